@@ -1,0 +1,528 @@
+#pragma once
+/// @file
+/// @brief `BasicChain<Policies, Tiers...>` / `Chain<Tiers...>`: the compile-time fallback pipeline.
+
+#include <cascade/core/completion.hpp>
+#include <cascade/core/fault.hpp>
+#include <cascade/core/request.hpp>
+#include <cascade/core/tier.hpp>
+#include <cascade/core/verdict.hpp>
+#include <cascade/policy/circuit.hpp>
+#include <cascade/policy/policies.hpp>
+#include <cascade/provider/template.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace cascade {
+
+/// @brief Run-time settings of a chain. Every member has a working default.
+struct ChainConfig {
+    /// Name of the chain when it is a tier of another chain (`vertex-pro`), and in its stats.
+    std::string name = "chain";
+    /// One time budget for the whole chain, from the call of `complete` to its answer; zero means none.
+    /// A request's own `deadline` overrides it.
+    std::chrono::milliseconds deadline{0};
+    /// Circuit breaking and default cooldowns of every tier.
+    CircuitConfig circuit;
+    /// In which order each tier's keys are tried.
+    KeyOrder key_order = KeyOrder::sequential;
+};
+
+namespace detail {
+template <class T>
+inline constexpr bool is_infallible_v = InfallibleTier<T>;
+
+inline double jitter_unit() {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+inline std::string excerpt(std::string_view s, std::size_t n = 160) {
+    return std::string(s.substr(0, n));
+}
+} // namespace detail
+
+/// @brief A fallback pipeline over `Tiers...`, tried in order inside one coroutine, with the policies of
+/// `Policies` (a `PolicySet`).
+///
+/// - The result type is `Completion` when the last tier is infallible (a `Template`), `Result` otherwise.
+/// - A tier that fails hands over to the next; a key-scoped failure moves to the tier's next key; a
+///   provider-scoped failure opens the tier's circuit; a tier with an open circuit or no usable key is
+///   skipped without an attempt.
+/// - A chain is itself a tier: chains nest.
+/// - Thread safety: one chain may be used by any number of coroutines on any number of threads at once.
+///   Configure it before first use.
+template <class Policies, class... Tiers>
+class BasicChain {
+    static_assert(sizeof...(Tiers) > 0, "cascade: a chain needs at least one tier");
+    static_assert((Tier<Tiers> && ...),
+                  "cascade: every tier must model cascade::Tier (cascade::FallibleTier: "
+                  "`awaitable<Outcome> attempt(Request const&, Context&)` and `name()`, or cascade::InfallibleTier)");
+
+    static constexpr std::size_t tier_count = sizeof...(Tiers);
+    using last_tier = std::tuple_element_t<tier_count - 1, std::tuple<Tiers...>>;
+
+public:
+    /// True when the last tier cannot fail: `complete` then returns `Completion`.
+    static constexpr bool infallible = detail::is_infallible_v<last_tier>;
+    static constexpr std::size_t fallible_count = infallible ? tier_count - 1 : tier_count;
+
+private:
+    template <std::size_t... I>
+    static constexpr bool only_last_infallible(std::index_sequence<I...>) {
+        return ((!detail::is_infallible_v<std::tuple_element_t<I, std::tuple<Tiers...>>>) && ...);
+    }
+    static_assert(only_last_infallible(std::make_index_sequence<tier_count - 1>{}),
+                  "cascade: an infallible tier (a Template) can only be the last tier: nothing after it would run");
+
+public:
+    using policies_type = Policies;
+    using classify_type = typename Policies::classify_type;
+    using retry_type = typename Policies::retry_type;
+    using accept_type = typename Policies::accept_type;
+    using observe_type = typename Policies::observe_type;
+    using executor_type = boost::asio::any_io_executor;
+    /// `Completion` for an infallible chain, `Result` (a `Completion` or a `Failure`) otherwise.
+    using result_type = std::conditional_t<infallible, Completion, Result>;
+
+    /// @brief A chain over default-constructed tiers.
+    explicit BasicChain(executor_type ex, ChainConfig cfg = {})
+        requires(std::default_initializable<Tiers> && ...)
+        : BasicChain(std::move(ex), std::move(cfg), Tiers{}...) {}
+
+    /// @brief A chain over the given tiers.
+    explicit BasicChain(executor_type ex, Tiers... tiers)
+        : BasicChain(std::move(ex), ChainConfig{}, std::move(tiers)...) {}
+
+    /// @brief A chain over the given tiers with settings.
+    BasicChain(executor_type ex, ChainConfig cfg, Tiers... tiers)
+        : ex_(std::move(ex)), cfg_(std::move(cfg)), tiers_(std::move(tiers)...), shared_(std::make_unique<Shared>()) {
+        init(std::make_index_sequence<tier_count>{});
+    }
+
+    BasicChain(BasicChain&&) noexcept = default;
+    BasicChain& operator=(BasicChain&&) noexcept = default;
+
+    /// @brief Asks the chain for an answer.
+    ///
+    /// `req` must outlive the returned awaitable (build it in a named local: g++ 12 destroys aggregate
+    /// temporaries inside a `co_await` expression twice). Cancellation through the awaiting coroutine's
+    /// cancellation slot reaches the attempt in flight; the chain then stops without trying further tiers
+    /// and returns `Fault::cancelled`, or, when infallible, the last tier's answer with the cancelled
+    /// attempt in its trail.
+    boost::asio::awaitable<result_type> complete(Request const& req) { return drive(req, Clock::now(), true, nullptr); }
+
+    /// @brief Asks the chain for an answer with any Asio completion token.
+    ///
+    /// Handler signature: `void(result_type)`. The request is copied into the operation. The chain must
+    /// outlive the operation. Per-operation cancellation: the token's cancellation slot, as `complete`.
+    template <class Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_complete(Request req, Token&& token = {}) {
+        return boost::asio::async_initiate<Token, void(result_type)>(
+            [this](auto handler, Request r) {
+                auto slot = boost::asio::get_associated_cancellation_slot(handler);
+                auto hex = boost::asio::get_associated_executor(handler, ex_);
+                auto op = owned(std::move(r));
+                auto done = [h = std::move(handler)](std::exception_ptr e, result_type res) mutable {
+                    if (e) std::rethrow_exception(e);
+                    std::move(h)(std::move(res));
+                };
+                boost::asio::co_spawn(ex_, std::move(op),
+                                      boost::asio::bind_cancellation_slot(slot, boost::asio::bind_executor(hex, std::move(done))));
+            },
+            token, std::move(req));
+    }
+
+    /// @brief The chain as a tier of another chain (see `FallibleTier` / `InfallibleTier`).
+    auto attempt(Request const& req, Context& outer) {
+        if constexpr (infallible) {
+            return drive(req, Clock::now(), false, &outer);
+        } else {
+            return as_outcome(req, outer);
+        }
+    }
+
+    std::string_view name() const noexcept { return cfg_.name; }
+    executor_type get_executor() const noexcept { return ex_; }
+    ChainConfig const& config() const noexcept { return cfg_; }
+
+    /// @brief The tier at position `I`, e.g. to reconfigure it before first use.
+    template <std::size_t I>
+    auto& tier() noexcept { return std::get<I>(tiers_); }
+
+    /// @brief The observer (with the default policies, the `Stats` per-tier table).
+    observe_type& observer() noexcept { return shared_->observe; }
+    classify_type& classifier() noexcept { return classify_; }
+    retry_type& retry_policy() noexcept { return retry_; }
+    accept_type& accept_policy() noexcept { return accept_; }
+
+    /// @brief Is tier `i`'s circuit open now?
+    bool circuit_open(std::size_t i) const {
+        if (i >= fallible_count) return false;
+        std::lock_guard lock(shared_->mutex);
+        return shared_->states[i].circuit_open(Clock::now());
+    }
+
+    /// @brief A copy of tier `i`'s key state (cooldowns, budgets).
+    KeyState key_state(std::size_t i, std::size_t key) const {
+        std::lock_guard lock(shared_->mutex);
+        return shared_->states.at(i).key(key);
+    }
+
+private:
+    struct Shared {
+        std::mutex mutex;
+        std::array<TierState, (fallible_count > 0 ? fallible_count : 1)> states;
+        observe_type observe;
+        std::atomic<std::size_t> rotation{0};
+    };
+
+    template <std::size_t... I>
+    void init(std::index_sequence<I...>) {
+        ((names_[I] = std::string(std::get<I>(tiers_).name())), ...);
+        (init_tier<I>(), ...);
+    }
+
+    template <std::size_t I>
+    void init_tier() {
+        auto const& t = std::get<I>(tiers_);
+        std::size_t keys = detail::key_count_of(t);
+        if constexpr (I < fallible_count) shared_->states[I].configure(keys, detail::key_limits_of(t), cfg_.circuit);
+        auto& labels = labels_[I];
+        if (keys == 0 || I >= fallible_count) {
+            labels.push_back(detail::label_of(t, no_key));
+        } else {
+            for (std::size_t k = 0; k < keys; ++k) labels.push_back(detail::label_of(t, static_cast<int>(k)));
+        }
+    }
+
+    std::string const& label(std::size_t tier, int key) const {
+        auto const& l = labels_[tier];
+        return (key >= 0 && static_cast<std::size_t>(key) < l.size()) ? l[static_cast<std::size_t>(key)] : l.front();
+    }
+
+    template <std::size_t I = 0>
+        requires(fallible_count > 0)
+    boost::asio::awaitable<Outcome> dispatch(std::size_t i, Request const& req, Context& ctx) {
+        if constexpr (I + 1 < fallible_count) {
+            if (i != I) return dispatch<I + 1>(i, req, ctx);
+        }
+        return std::get<I>(tiers_).attempt(req, ctx);
+    }
+
+    static Verdict verdict_of(Fault f, std::string detail = {}) {
+        Verdict v;
+        v.fault = f;
+        v.detail = std::move(detail);
+        return v;
+    }
+
+    Clock::time_point deadline_for(Request const& req, Clock::time_point start) const {
+        auto budget = req.deadline.count() > 0 ? req.deadline : cfg_.deadline;
+        if (budget.count() <= 0) return Clock::time_point::max();
+        return start + budget;
+    }
+
+    void record(Context& ctx, std::size_t tier, int key, Verdict const& v, std::chrono::microseconds latency, bool skipped,
+                Usage usage = {}, double cost = 0.0) {
+        auto const& lbl = label(tier, key);
+        AttemptEvent e;
+        e.tier = tier;
+        e.tier_name = names_[tier];
+        e.label = lbl;
+        e.key = key;
+        e.fault = make_error_code(v.fault);
+        e.http_status = v.http_status;
+        e.skipped = skipped;
+        e.latency = latency;
+        e.usage = usage;
+        e.cost_usd = cost;
+        shared_->observe.on_attempt(e);
+        Attempt a;
+        a.label = lbl;
+        a.tier = tier;
+        a.key = key;
+        a.fault = e.fault;
+        a.http_status = v.http_status;
+        a.latency = latency;
+        a.detail = v.detail;
+        ctx.trail->push_back(std::move(a));
+    }
+
+    void record_hit(std::size_t tier, int key, Completion const& c, std::chrono::microseconds latency) {
+        AttemptEvent e;
+        e.tier = tier;
+        e.tier_name = names_[tier];
+        e.label = label(tier, key);
+        e.key = key;
+        e.latency = latency;
+        e.usage = c.usage;
+        e.cost_usd = c.cost_usd;
+        shared_->observe.on_attempt(e);
+    }
+
+    static std::chrono::microseconds since(Clock::time_point t0) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+    }
+
+    // The pipeline. One coroutine frame per request (plus the tier's own), so that Asio's frame recycling
+    // serves it without a heap allocation. `arm` guards a finite deadline with a timer; `outer` is set when
+    // this chain runs as a tier of another chain (its deadline and trail are then the outer ones).
+    boost::asio::awaitable<result_type> drive(Request const& req, Clock::time_point start, bool arm, Context* outer) {
+        Context ctx;
+        std::vector<Attempt> own_trail;
+        ctx.trail = outer ? outer->trail : &own_trail;
+        ctx.deadline = outer ? outer->deadline : deadline_for(req, start);
+        ctx.classify_fn = [](void const* self, Observation const& o) {
+            return static_cast<classify_type const*>(self)->classify(o);
+        };
+        ctx.classify_self = &classify_;
+        if (arm && !outer && ctx.deadline != Clock::time_point::max()) co_return co_await guarded(req, start, ctx.deadline);
+
+        Verdict last = verdict_of(Fault::unconfigured, "no fallible tier");
+        std::optional<Completion> answer;
+        bool stop = false;
+        auto const tokens = static_cast<std::uint32_t>(req.estimated_tokens());
+
+        if constexpr (fallible_count > 0)
+        for (std::size_t i = 0; i < fallible_count && !answer && !stop; ++i) {
+            auto& st = shared_->states[i];
+            std::uint64_t tried = 0;
+            bool probe = false;
+            bool first_pick = true;
+            while (!answer && !stop) {
+                auto now = Clock::now();
+                if (now >= ctx.deadline) {
+                    last = verdict_of(Fault::deadline_exceeded, "time budget spent before this tier");
+                    stop = true;
+                    break;
+                }
+                Admission adm;
+                KeyPick pick;
+                {
+                    std::lock_guard lock(shared_->mutex);
+                    if (first_pick) adm = st.admit(now);
+                    if (adm.allowed)
+                        pick = st.pick_key(now, tokens, tried, cfg_.key_order,
+                                           first_pick ? shared_->rotation.fetch_add(1, std::memory_order_relaxed) : 0);
+                    if (adm.allowed && !pick.key && adm.probe) st.on_failure(std::nullopt, verdict_of(Fault::cancelled), now, true);
+                }
+                if (first_pick) probe = adm.probe;
+                if (!adm.allowed) {
+                    last = verdict_of(Fault::circuit_open, adm.open_for.count() > 0
+                                                               ? "circuit open for " + std::to_string(adm.open_for.count()) + " ms"
+                                                               : std::string("circuit half-open, probe in flight"));
+                    record(ctx, i, no_key, last, {}, true);
+                    break;
+                }
+                if (!pick.key) {
+                    if (first_pick) {
+                        last = verdict_of(pick.why, pick.why == Fault::unconfigured ? "no key configured"
+                                                                                      : "every key is cooling down, disabled or over budget");
+                        record(ctx, i, no_key, last, {}, true);
+                    }
+                    break;
+                }
+                first_pick = false;
+                int const key = static_cast<int>(*pick.key);
+                if (*pick.key < 64) tried |= std::uint64_t{1} << *pick.key;
+
+                for (int retries = 0;; ++retries) {
+                    ctx.key = key;
+                    auto t0 = Clock::now();
+                    std::optional<Completion> got;
+                    Verdict v;
+                    try {
+                        Outcome out = co_await dispatch(i, req, ctx);
+                        if (out) got.emplace(std::move(*out));
+                        else v = out.error();
+                    } catch (boost::system::system_error const& e) {
+                        v = verdict_of(e.code() == boost::asio::error::operation_aborted ? Fault::cancelled : Fault::server_error,
+                                       detail::excerpt(std::string("tier threw: ") + e.what()));
+                    } catch (std::exception const& e) {
+                        v = verdict_of(Fault::server_error, detail::excerpt(std::string("tier threw: ") + e.what()));
+                    } catch (...) {
+                        v = verdict_of(Fault::server_error, "tier threw a non-standard exception");
+                    }
+                    auto latency = since(t0);
+                    if (got) {
+                        auto acc = accept_.accept(*got, req);
+                        if (acc) {
+                            {
+                                std::lock_guard lock(shared_->mutex);
+                                st.on_success(pick.key, pick.reserved_tokens, got->usage.total(), probe);
+                            }
+                            if (got->label.empty()) got->label = label(i, key);
+                            record_hit(i, key, *got, latency);
+                            answer = std::move(got);
+                            break;
+                        }
+                        // An answer that is not good enough still cost tokens: count them.
+                        v = verdict_of(acc.fault, std::string(acc.reason));
+                        record(ctx, i, key, v, latency, false, got->usage, got->cost_usd);
+                    } else {
+                        auto cs = co_await boost::asio::this_coro::cancellation_state;
+                        if (cs.cancelled() != boost::asio::cancellation_type::none) v.fault = Fault::cancelled;
+                        if (v.fault == Fault::cancelled && Clock::now() >= ctx.deadline) v.fault = Fault::deadline_exceeded;
+                        record(ctx, i, key, v, latency, false);
+                    }
+                    last = std::move(v);
+                    {
+                        std::lock_guard lock(shared_->mutex);
+                        st.on_failure(pick.key, last, Clock::now(), probe);
+                    }
+                    probe = false;
+                    if (last.fault == Fault::cancelled || last.fault == Fault::deadline_exceeded) {
+                        stop = true;
+                        break;
+                    }
+                    if (last.scope != Scope::attempt) break;
+                    RetryContext rc;
+                    rc.verdict = &last;
+                    rc.retries_done = retries;
+                    rc.remaining = ctx.remaining();
+                    rc.jitter = detail::jitter_unit();
+                    auto delay = retry_.next_delay(rc);
+                    if (!delay) break;
+                    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, *delay);
+                    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+                    if (ec) {
+                        last = verdict_of(Clock::now() >= ctx.deadline ? Fault::deadline_exceeded : Fault::cancelled,
+                                          "interrupted while backing off");
+                        stop = true;
+                        break;
+                    }
+                }
+                // Only a key-scoped failure makes the next key worth trying.
+                if (!answer && !stop && last.scope != Scope::key) break;
+            }
+        }
+
+        if constexpr (infallible) {
+            if (!answer) {
+                auto t0 = Clock::now();
+                Context tctx = ctx;
+                tctx.key = no_key;
+                if constexpr (std::is_same_v<decltype(std::get<tier_count - 1>(tiers_).attempt(req, tctx)), Completion>) {
+                    // No co_await here: after a cancellation Asio would throw instead of resuming.
+                    answer.emplace(std::get<tier_count - 1>(tiers_).attempt(req, tctx));
+                } else {
+                    answer.emplace(co_await run_terminal(req, tctx));
+                }
+                if (answer->label.empty()) answer->label = label(tier_count - 1, no_key);
+                record_hit(tier_count - 1, no_key, *answer, since(t0));
+            }
+            answer->latency = since(start);
+            if (!outer) answer->trail = std::move(own_trail);
+            co_return std::move(*answer);
+        } else {
+            if (answer) {
+                answer->latency = since(start);
+                if (!outer) answer->trail = std::move(own_trail);
+                co_return Result(std::move(*answer));
+            }
+            Failure f;
+            f.code = make_error_code(last.fault);
+            if (!outer) f.trail = std::move(own_trail);
+            co_return Result(boost::system::in_place_error, std::move(f));
+        }
+    }
+
+    // An asynchronous infallible last tier (a nested infallible chain). After a cancellation Asio throws
+    // at the co_await instead of running it: the answer is then the fixed safe text.
+    boost::asio::awaitable<Completion> run_terminal(Request const& req, Context& ctx) {
+        Completion c;
+        try {
+            c = co_await std::get<tier_count - 1>(tiers_).attempt(req, ctx);
+        } catch (...) {
+            c.text = std::string(BasicTemplate<std::string (*)(Request const&)>::safe_text);
+            c.label = label(tier_count - 1, no_key);
+        }
+        co_return c;
+    }
+
+    // Runs the pipeline under a timer that cancels the attempt in flight when the budget is spent.
+    boost::asio::awaitable<result_type> guarded(Request const& req, Clock::time_point start, Clock::time_point deadline) {
+        using namespace boost::asio::experimental::awaitable_operators;
+        std::optional<result_type> slot;
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
+        auto inner = fill(req, start, slot);
+        auto wait = timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_await (std::move(inner) || std::move(wait));
+        if (!slot) {
+            if constexpr (infallible) {
+                Completion c;
+                c.text = std::string(BasicTemplate<std::string (*)(Request const&)>::safe_text);
+                c.label = label(tier_count - 1, no_key);
+                slot.emplace(std::move(c));
+            } else {
+                Failure f;
+                f.code = make_error_code(Fault::deadline_exceeded);
+                slot.emplace(boost::system::in_place_error, std::move(f));
+            }
+        }
+        co_return std::move(*slot);
+    }
+
+    boost::asio::awaitable<void> fill(Request const& req, Clock::time_point start, std::optional<result_type>& slot) {
+        slot.emplace(co_await drive(req, start, false, nullptr));
+    }
+
+    boost::asio::awaitable<result_type> owned(Request req) { co_return co_await complete(req); }
+
+    boost::asio::awaitable<Outcome> as_outcome(Request const& req, Context& outer) {
+        Result r = co_await drive(req, Clock::now(), false, &outer);
+        if (r) co_return Outcome(std::move(*r));
+        Verdict v;
+        v.fault = static_cast<Fault>(r.error().code.value());
+        v.scope = Scope::attempt;  // the inner chain keeps its own circuits and cooldowns
+        v.detail = "every tier of " + cfg_.name + " failed";
+        co_return Outcome(boost::system::in_place_error, std::move(v));
+    }
+
+    executor_type ex_;
+    ChainConfig cfg_;
+    std::tuple<Tiers...> tiers_;
+    classify_type classify_{};
+    retry_type retry_{};
+    accept_type accept_{};
+    std::array<std::string, tier_count> names_;
+    std::array<std::vector<std::string>, tier_count> labels_;
+    std::unique_ptr<Shared> shared_;
+};
+
+/// @brief A chain with the default policies: `Chain<Groq<5>, DeepSeek, VertexPro, Template>`.
+template <class... Tiers>
+using Chain = BasicChain<DefaultPolicies, Tiers...>;
+
+} // namespace cascade

@@ -1,0 +1,92 @@
+#pragma once
+/// @file
+/// @brief `Completion` (an answer and where it came from), `Attempt` (one step of its trail),
+/// `Failure` (why a fallible chain has no answer) and `Result`.
+
+#include <cascade/core/fault.hpp>
+
+#include <boost/system/result.hpp>
+#include <boost/system/system_error.hpp>
+#include <boost/throw_exception.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cascade {
+
+/// @brief Token counts reported by the provider (or estimated by a tier that has none).
+struct Usage {
+    std::uint32_t prompt_tokens = 0;
+    std::uint32_t completion_tokens = 0;
+    std::uint32_t total() const noexcept { return prompt_tokens + completion_tokens; }
+};
+
+/// Sentinel key index for tiers without keys.
+inline constexpr int no_key = -1;
+
+/// @brief One step of a request's way through a chain: a tier tried (or skipped) and how it ended.
+/// Never holds a key, only its index.
+struct Attempt {
+    /// What was tried: `groq3`, `deepseek`, `vertex-pro/us-central1`.
+    std::string label;
+    /// Position of the tier in its chain.
+    std::size_t tier = 0;
+    /// Key index inside the tier's pool, or `no_key`.
+    int key = no_key;
+    /// Empty on success; a `Fault` otherwise.
+    boost::system::error_code fault;
+    /// HTTP status, 0 when there was no response.
+    int http_status = 0;
+    /// Wall time of the attempt (zero for skips).
+    std::chrono::microseconds latency{0};
+    /// Short redacted context: a body excerpt, the reason of a skip.
+    std::string detail;
+};
+
+/// @brief An answer, with who produced it, what it used and what it cost.
+struct Completion {
+    std::string text;
+    /// What produced it: `groq3`, `deepseek`, `vertex-pro/europe-west1`, `fallback-template`, `cache`.
+    std::string label;
+    std::string model;
+    /// Provider finish reason, as sent (`stop`, `length`, `STOP`, `MAX_TOKENS`...), empty if none.
+    std::string finish_reason;
+    Usage usage;
+    /// Cost in USD computed from usage and the tier's prices.
+    double cost_usd = 0.0;
+    /// From the start of `complete` to the answer.
+    std::chrono::microseconds latency{0};
+    /// Attempts before this answer, in order (empty when the first attempt succeeded).
+    std::vector<Attempt> trail;
+};
+
+/// @brief Why a fallible chain produced no answer: the fault of the last decisive attempt and the trail.
+struct Failure {
+    boost::system::error_code code;
+    std::vector<Attempt> trail;
+    /// One line for logs; never holds a key.
+    std::string message() const {
+        std::string s = code.message();
+        for (auto const& a : trail) {
+            s += "; ";
+            s += a.label;
+            s += ": ";
+            s += a.fault ? a.fault.message() : std::string("ok");
+            if (a.http_status) s += " (HTTP " + std::to_string(a.http_status) + ")";
+        }
+        return s;
+    }
+};
+
+/// @brief `value()` on a `Result` holding a Failure throws `boost::system::system_error` with its code.
+[[noreturn]] inline void throw_exception_from_error(Failure const& f, boost::source_location const& loc) {
+    boost::throw_exception(boost::system::system_error(f.code, f.message()), loc);
+}
+
+/// @brief The result of a fallible chain.
+using Result = boost::system::result<Completion, Failure>;
+
+} // namespace cascade

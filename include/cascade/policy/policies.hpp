@@ -1,0 +1,52 @@
+#pragma once
+/// @file
+/// @brief `PolicySet`: the compile-time bundle of policies a chain uses, checked against their concepts.
+
+#include <cascade/policy/accept.hpp>
+#include <cascade/policy/classify.hpp>
+#include <cascade/policy/observe.hpp>
+#include <cascade/policy/retry.hpp>
+
+namespace cascade {
+
+/// @brief The policies of a chain. Replace one with `with_classify`, `with_retry`, `with_accept` or
+/// `with_observe`:
+/// @code
+/// using Strict = cascade::DefaultPolicies::with_accept<cascade::MinLength<400>>::with_retry<cascade::NoRetry>;
+/// cascade::BasicChain<Strict, cascade::Groq<5>, cascade::Template> chain{ex};
+/// @endcode
+/// A type that does not model the policy's concept fails here, with a message naming the concept.
+template <class Classify, class Retry, class Accept, class Observe>
+struct PolicySet {
+    static_assert(ClassifyPolicy<Classify>,
+                  "cascade: the classify policy does not model cascade::ClassifyPolicy "
+                  "(needs `Verdict classify(Observation const&) const`)");
+    static_assert(RetryPolicy<Retry>,
+                  "cascade: the retry policy does not model cascade::RetryPolicy "
+                  "(needs `std::optional<std::chrono::milliseconds> next_delay(RetryContext const&) const`)");
+    static_assert(AcceptPolicy<Accept>,
+                  "cascade: the accept policy does not model cascade::AcceptPolicy "
+                  "(needs `Acceptance accept(Completion const&, Request const&) const`)");
+    static_assert(ObservePolicy<Observe>,
+                  "cascade: the observe policy does not model cascade::ObservePolicy "
+                  "(needs `void on_attempt(AttemptEvent const&)`)");
+
+    using classify_type = Classify;
+    using retry_type = Retry;
+    using accept_type = Accept;
+    using observe_type = Observe;
+
+    template <class C>
+    using with_classify = PolicySet<C, Retry, Accept, Observe>;
+    template <class R>
+    using with_retry = PolicySet<Classify, R, Accept, Observe>;
+    template <class A>
+    using with_accept = PolicySet<Classify, Retry, A, Observe>;
+    template <class O>
+    using with_observe = PolicySet<Classify, Retry, Accept, O>;
+};
+
+/// @brief Default classifier, exponential backoff for transient faults, non-empty answers, per-tier stats.
+using DefaultPolicies = PolicySet<DefaultClassify, Backoff, AcceptNonEmpty, Stats>;
+
+} // namespace cascade
