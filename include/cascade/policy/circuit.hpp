@@ -9,6 +9,7 @@
 #include <cascade/core/verdict.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -88,6 +89,8 @@ public:
         keys_.assign(keys, fresh);
         limits_ = limits;
         cfg_ = cfg;
+        quiet_.store(keys > 0, std::memory_order_relaxed);
+        update_dirty();
     }
 
     std::size_t key_count() const noexcept { return keys_.size(); }
@@ -103,6 +106,7 @@ public:
             return {false, false, std::chrono::ceil<std::chrono::milliseconds>(open_until_ - now)};
         if (probing_) return {false, false, std::chrono::milliseconds{0}};
         probing_ = true;
+        update_dirty();
         return {true, true, std::chrono::milliseconds{0}};
     }
 
@@ -120,7 +124,7 @@ public:
             if (i < 64 && (tried >> i) & 1u) return false;
             auto& k = keys_[i];
             if (k.disabled || now < k.cool_until) return false;
-            refill(k, now);
+            if (limits_.tokens_per_minute || limits_.requests_per_minute) refill(k, now);
             if (limits_.tokens_per_minute && k.tokens < static_cast<double>(tokens)) return false;
             if (limits_.requests_per_minute && k.requests < 1.0) return false;
             return true;
@@ -134,6 +138,7 @@ public:
             for (std::size_t j = 0; j < n && !chosen; ++j)
                 if (usable((start + j) % n)) chosen = (start + j) % n;
         }
+        update_quiet(now);
         if (!chosen) return pick;
         auto& k = keys_[*chosen];
         if (limits_.tokens_per_minute) {
@@ -145,6 +150,14 @@ public:
         return pick;
     }
 
+    /// @brief Whether `on_success` would change anything (a budget to reconcile, failures to forget, a
+    /// circuit to close). Safe to call without the lock: a stale answer only delays forgetting a failure.
+    bool success_changes_state() const noexcept { return dirty_.load(std::memory_order_relaxed); }
+
+    /// @brief True while nothing restricts this tier: no budgets, circuit closed, no key cooling or
+    /// disabled. Then any key may be used without consulting the state (the chain's lock-free fast path).
+    bool quiet() const noexcept { return quiet_.load(std::memory_order_relaxed); }
+
     /// @brief A request on `key` succeeded, using `used_tokens` where `reserved` had been reserved.
     void on_success(std::optional<std::size_t> key, std::uint32_t reserved, std::uint32_t used_tokens, bool probe) {
         if (key && *key < keys_.size() && limits_.tokens_per_minute && used_tokens)
@@ -154,10 +167,18 @@ public:
             open_ = false;
             probing_ = false;
         }
+        update_dirty();
     }
 
     /// @brief A request on `key` failed with `v`: cool or disable the key, open the circuit, count failures.
     void on_failure(std::optional<std::size_t> key, Verdict const& v, Clock::time_point now, bool probe) {
+        on_failure_impl(key, v, now, probe);
+        update_dirty();
+        update_quiet(now);
+    }
+
+private:
+    void on_failure_impl(std::optional<std::size_t> key, Verdict const& v, Clock::time_point now, bool probe) {
         if (v.fault == Fault::cancelled) {
             if (probe) probing_ = false;  // the probe never finished: let the next request probe
             return;
@@ -188,15 +209,32 @@ public:
         }
     }
 
+public:
     /// @brief Opens the circuit until `now + d`.
     void open_circuit(Clock::time_point now, std::chrono::milliseconds d) {
         open_ = true;
         probing_ = false;
         open_until_ = later(now, d);
         consecutive_failures_ = 0;
+        update_dirty();
     }
 
 private:
+    void update_dirty() noexcept {
+        dirty_.store(limits_.tokens_per_minute != 0 || open_ || probing_ || consecutive_failures_ != 0,
+                     std::memory_order_relaxed);
+        if (open_ || probing_ || limits_.tokens_per_minute || limits_.requests_per_minute)
+            quiet_.store(false, std::memory_order_relaxed);
+    }
+
+    // Quiet again once every cooldown has passed; only called under the chain's lock.
+    void update_quiet(Clock::time_point now) noexcept {
+        bool q = !keys_.empty() && !open_ && !probing_ && !limits_.tokens_per_minute && !limits_.requests_per_minute;
+        for (auto const& k : keys_)
+            if (k.disabled || now < k.cool_until) q = false;
+        quiet_.store(q, std::memory_order_relaxed);
+    }
+
     std::chrono::milliseconds default_cooldown(Fault f) const noexcept {
         switch (f) {
         case Fault::rate_limited: return cfg_.rate_limited_cooldown;
@@ -230,6 +268,8 @@ private:
     bool probing_ = false;
     Clock::time_point open_until_{};
     int consecutive_failures_ = 0;
+    std::atomic<bool> dirty_{false};
+    std::atomic<bool> quiet_{false};
 };
 
 } // namespace cascade

@@ -1,0 +1,170 @@
+// What the chain costs over awaiting the same in-process tier directly, what one failover step costs,
+// a runtime-polymorphic chain (a vector of virtual tiers) for comparison, and heap allocations per request.
+//
+//   cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DCASCADE_BUILD_BENCHMARKS=ON
+//   cmake --build build/bench -j2 --target bench_chain && build/bench/benchmarks/bench_chain
+
+#include <cascade/cascade.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <vector>
+
+namespace asio = boost::asio;
+
+// operator new below is malloc-based, so freeing its memory with free() is right; g++ cannot see that.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// --- Counting every heap allocation ----------------------------------------------------------------
+
+namespace {
+std::atomic<std::uint64_t> g_allocs{0};
+}
+
+void* operator new(std::size_t n) {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+// Answers at once, without suspending: what remains is the cost of the machinery around it.
+struct InstantTier {
+    std::string_view name() const noexcept { return "instant"; }
+    asio::awaitable<cascade::Outcome> attempt(cascade::Request const&, cascade::Context&) {
+        cascade::Completion c;
+        c.text = "answer";
+        c.label = "instant";
+        c.usage = {10, 20};
+        co_return cascade::Outcome(std::move(c));
+    }
+};
+
+// Fails at once with a request-scoped fault: the cost of one failover step.
+struct FailingTier {
+    std::string_view name() const noexcept { return "failing"; }
+    asio::awaitable<cascade::Outcome> attempt(cascade::Request const&, cascade::Context&) {
+        cascade::Verdict v;
+        v.fault = cascade::Fault::bad_request;
+        co_return cascade::Outcome(boost::system::in_place_error, std::move(v));
+    }
+};
+
+// The runtime-polymorphic alternative: a vector of virtual tiers tried in order.
+struct VirtualTier {
+    virtual ~VirtualTier() = default;
+    virtual asio::awaitable<cascade::Outcome> attempt(cascade::Request const&, cascade::Context&) = 0;
+};
+template <class T>
+struct VirtualAdapter final : VirtualTier {
+    T tier;
+    asio::awaitable<cascade::Outcome> attempt(cascade::Request const& r, cascade::Context& c) override {
+        return tier.attempt(r, c);
+    }
+};
+struct VirtualChain {
+    std::vector<std::unique_ptr<VirtualTier>> tiers;
+    asio::awaitable<cascade::Outcome> complete(cascade::Request const& r) {
+        cascade::Context ctx;
+        cascade::Verdict last;
+        for (auto& t : tiers) {
+            auto out = co_await t->attempt(r, ctx);
+            if (out) co_return out;
+            last = out.error();
+        }
+        co_return cascade::Outcome(boost::system::in_place_error, std::move(last));
+    }
+};
+
+// Runs `body(req)` once per benchmark iteration inside one coroutine, and reports allocations per request.
+template <class Body>
+void run_loop(benchmark::State& state, Body body) {
+    asio::io_context io;
+    auto req = cascade::Request::chat("system", "prompt");
+    std::uint64_t allocs = 0;
+    auto loop = [&]() -> asio::awaitable<void> {
+        // Warm Asio's per-thread frame cache before counting.
+        for (int i = 0; i < 16; ++i) co_await body(req);
+        auto before = g_allocs.load();
+        for (auto _ : state) {
+            auto r = co_await body(req);
+            benchmark::DoNotOptimize(r);
+        }
+        allocs = g_allocs.load() - before;
+    };
+    asio::co_spawn(io, loop(), asio::detached);
+    io.run();
+    state.counters["allocs/req"] = benchmark::Counter(static_cast<double>(allocs) / static_cast<double>(state.iterations()));
+}
+
+void BM_direct_tier(benchmark::State& state) {
+    InstantTier tier;
+    cascade::Context ctx;
+    run_loop(state, [&](cascade::Request const& r) { return tier.attempt(r, ctx); });
+}
+BENCHMARK(BM_direct_tier);
+
+void BM_chain_first_tier_answers(benchmark::State& state) {
+    asio::io_context io;
+    cascade::Chain<InstantTier, cascade::Template> chain(io.get_executor(), InstantTier{}, cascade::Template{});
+    run_loop(state, [&](cascade::Request const& r) { return chain.complete(r); });
+}
+BENCHMARK(BM_chain_first_tier_answers);
+
+void BM_chain_first_tier_answers_no_stats(benchmark::State& state) {
+    asio::io_context io;
+    cascade::BasicChain<cascade::DefaultPolicies::with_observe<cascade::NoObserve>, InstantTier, cascade::Template> chain(
+        io.get_executor(), InstantTier{}, cascade::Template{});
+    run_loop(state, [&](cascade::Request const& r) { return chain.complete(r); });
+}
+BENCHMARK(BM_chain_first_tier_answers_no_stats);
+
+void BM_chain_with_deadline(benchmark::State& state) {
+    asio::io_context io;
+    cascade::ChainConfig cfg;
+    cfg.deadline = std::chrono::seconds(30);
+    cascade::Chain<InstantTier, cascade::Template> chain(io.get_executor(), cfg, InstantTier{}, cascade::Template{});
+    run_loop(state, [&](cascade::Request const& r) { return chain.complete(r); });
+}
+BENCHMARK(BM_chain_with_deadline);
+
+void BM_chain_one_failover(benchmark::State& state) {
+    asio::io_context io;
+    cascade::BasicChain<cascade::DefaultPolicies::with_retry<cascade::NoRetry>, FailingTier, InstantTier, cascade::Template> chain(
+        io.get_executor(), FailingTier{}, InstantTier{}, cascade::Template{});
+    run_loop(state, [&](cascade::Request const& r) { return chain.complete(r); });
+}
+BENCHMARK(BM_chain_one_failover);
+
+void BM_virtual_chain_first_tier_answers(benchmark::State& state) {
+    VirtualChain chain;
+    chain.tiers.push_back(std::make_unique<VirtualAdapter<InstantTier>>());
+    run_loop(state, [&](cascade::Request const& r) { return chain.complete(r); });
+}
+BENCHMARK(BM_virtual_chain_first_tier_answers);
+
+void BM_virtual_chain_one_failover(benchmark::State& state) {
+    VirtualChain chain;
+    chain.tiers.push_back(std::make_unique<VirtualAdapter<FailingTier>>());
+    chain.tiers.push_back(std::make_unique<VirtualAdapter<InstantTier>>());
+    run_loop(state, [&](cascade::Request const& r) { return chain.complete(r); });
+}
+BENCHMARK(BM_virtual_chain_one_failover);
+
+} // namespace
+
+BENCHMARK_MAIN();
