@@ -27,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -65,6 +66,19 @@ inline constexpr bool is_infallible_v = InfallibleTier<T>;
 inline double jitter_unit() {
     thread_local std::minstd_rand rng{std::random_device{}()};
     return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// The chain's clock for latencies, deadlines and cooldowns. On Linux the coarse monotonic clock (the
+// kernel tick, at most 4 ms) costs a few nanoseconds where a precise read costs about twenty, twice per
+// request; LLM latencies are hundreds of milliseconds. It shares steady_clock's epoch (CLOCK_MONOTONIC).
+inline Clock::time_point now() noexcept {
+#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
+    timespec ts;
+    if (::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+        return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                             std::chrono::nanoseconds(ts.tv_nsec)));
+#endif
+    return Clock::now();
 }
 
 inline std::string excerpt(std::string_view s, std::size_t n = 160) {
@@ -140,7 +154,9 @@ public:
     /// cancellation slot reaches the attempt in flight; the chain then stops without trying further tiers
     /// and returns `Fault::cancelled`, or, when infallible, the last tier's answer with the cancelled
     /// attempt in its trail.
-    boost::asio::awaitable<result_type> complete(Request const& req) { return drive(req, Clock::now(), true, nullptr); }
+    boost::asio::awaitable<result_type> complete(Request const& req) {
+        return drive(req, detail::now(), deadline_for(req), true, nullptr);
+    }
 
     /// @brief Asks the chain for an answer with any Asio completion token.
     ///
@@ -166,7 +182,7 @@ public:
     /// @brief The chain as a tier of another chain (see `FallibleTier` / `InfallibleTier`).
     auto attempt(Request const& req, Context& outer) {
         if constexpr (infallible) {
-            return drive(req, Clock::now(), false, &outer);
+            return drive(req, detail::now(), outer.deadline, false, &outer);
         } else {
             return as_outcome(req, outer);
         }
@@ -247,10 +263,11 @@ private:
         return v;
     }
 
-    Clock::time_point deadline_for(Request const& req, Clock::time_point start) const {
+    // The end of the request's time budget, read from the precise clock: a budget must not end early.
+    Clock::time_point deadline_for(Request const& req) const {
         auto budget = req.deadline.count() > 0 ? req.deadline : cfg_.deadline;
         if (budget.count() <= 0) return Clock::time_point::max();
-        return start + budget;
+        return Clock::now() + budget;
     }
 
     void record(Context& ctx, std::size_t tier, int key, Verdict const& v, std::chrono::microseconds latency, bool skipped,
@@ -292,17 +309,18 @@ private:
     }
 
     static std::chrono::microseconds since(Clock::time_point t0) {
-        return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+        return std::chrono::duration_cast<std::chrono::microseconds>(detail::now() - t0);
     }
 
     // The pipeline. One coroutine frame per request (plus the tier's own), so that Asio's frame recycling
     // serves it without a heap allocation. `arm` guards a finite deadline with a timer; `outer` is set when
     // this chain runs as a tier of another chain (its deadline and trail are then the outer ones).
-    boost::asio::awaitable<result_type> drive(Request const& req, Clock::time_point start, bool arm, Context* outer) {
+    boost::asio::awaitable<result_type> drive(Request const& req, Clock::time_point start, Clock::time_point deadline,
+                                              bool arm, Context* outer) {
         Context ctx;
         std::vector<Attempt> own_trail;
         ctx.trail = outer ? outer->trail : &own_trail;
-        ctx.deadline = outer ? outer->deadline : deadline_for(req, start);
+        ctx.deadline = deadline;
         ctx.classify_fn = [](void const* self, Observation const& o) {
             return static_cast<classify_type const*>(self)->classify(o);
         };
@@ -312,7 +330,6 @@ private:
         // Set by the first failure; its detail stays empty here so the happy path allocates nothing.
         Verdict last = verdict_of(Fault::unconfigured);
         bool stop = false;
-        auto const tokens = static_cast<std::uint32_t>(req.estimated_tokens());
 
         if constexpr (fallible_count > 0)
         for (std::size_t i = 0; i < fallible_count && !stop; ++i) {
@@ -323,7 +340,7 @@ private:
             bool first_pick = true;
             while (!stop) {
                 // The first tier's first pick uses the start time: a clock read costs as much as a lock.
-                if (i > 0 || !first_pick) now = Clock::now();
+                if (i > 0 || !first_pick) now = detail::now();
                 if (now >= ctx.deadline) {
                     last = verdict_of(Fault::deadline_exceeded, "time budget spent before this tier");
                     stop = true;
@@ -341,7 +358,7 @@ private:
                     std::lock_guard lock(shared_->mutex);
                     if (first_pick) adm = st.admit(now);
                     if (adm.allowed)
-                        pick = st.pick_key(now, tokens, tried, cfg_.key_order,
+                        pick = st.pick_key(now, static_cast<std::uint32_t>(req.estimated_tokens()), tried, cfg_.key_order,
                                            first_pick && cfg_.key_order == KeyOrder::round_robin
                                                ? shared_->rotation.fetch_add(1, std::memory_order_relaxed)
                                                : 0);
@@ -369,14 +386,43 @@ private:
 
                 for (int retries = 0;; ++retries) {
                     ctx.key = key;
-                    auto t0 = retries == 0 ? now : Clock::now();
+                    auto t0 = retries == 0 ? now : detail::now();
                     Verdict v;
-                    // Each attempt's outcome is built in place and, when accepted, returned from here: a
+                    bool answered_but_refused = false;
+                    Usage refused_usage;
+                    double refused_cost = 0.0;
+                    // The outcome is built in place and, when accepted, returned from inside the try: a
                     // Completion costs tens of nanoseconds a move, so it is moved as little as possible.
-                    Outcome out{boost::system::in_place_error};
+                    // Anything thrown from here on is the tier's failure.
                     try {
-                        out = co_await dispatch(i, req, ctx);
-                        if (!out) v = out.error();
+                        Outcome out = co_await dispatch(i, req, ctx);
+                        if (out) {
+                            auto t1 = detail::now();
+                            Completion& got = *out;
+                            auto acc = accept_.accept(got, req);
+                            auto latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0);
+                            if (acc) {
+                                if (probe || st.success_changes_state()) {
+                                    std::lock_guard lock(shared_->mutex);
+                                    st.on_success(pick.key, pick.reserved_tokens, got.usage.total(), probe);
+                                }
+                                if (got.label.empty()) got.label = label(i, key);
+                                record_hit(i, key, got, latency);
+                                got.latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - start);
+                                if (!outer) got.trail = std::move(own_trail);
+                                if constexpr (infallible)
+                                    co_return std::move(got);
+                                else
+                                    co_return Result(std::move(got));
+                            }
+                            // An answer that is not good enough still cost tokens: count them.
+                            v = verdict_of(acc.fault, std::string(acc.reason));
+                            answered_but_refused = true;
+                            refused_usage = got.usage;
+                            refused_cost = got.cost_usd;
+                        } else {
+                            v = out.error();
+                        }
                     } catch (boost::system::system_error const& e) {
                         v = verdict_of(e.code() == boost::asio::error::operation_aborted ? Fault::cancelled : Fault::server_error,
                                        detail::excerpt(std::string("tier threw: ") + e.what()));
@@ -385,28 +431,9 @@ private:
                     } catch (...) {
                         v = verdict_of(Fault::server_error, "tier threw a non-standard exception");
                     }
-                    auto t1 = Clock::now();
-                    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0);
-                    if (out) {
-                        Completion& got = *out;
-                        auto acc = accept_.accept(got, req);
-                        if (acc) {
-                            if (probe || st.success_changes_state()) {
-                                std::lock_guard lock(shared_->mutex);
-                                st.on_success(pick.key, pick.reserved_tokens, got.usage.total(), probe);
-                            }
-                            if (got.label.empty()) got.label = label(i, key);
-                            record_hit(i, key, got, latency);
-                            got.latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - start);
-                            if (!outer) got.trail = std::move(own_trail);
-                            if constexpr (infallible)
-                                co_return std::move(got);
-                            else
-                                co_return Result(std::move(got));
-                        }
-                        // An answer that is not good enough still cost tokens: count them.
-                        v = verdict_of(acc.fault, std::string(acc.reason));
-                        record(ctx, i, key, v, latency, false, got.usage, got.cost_usd);
+                    auto latency = since(t0);
+                    if (answered_but_refused) {
+                        record(ctx, i, key, v, latency, false, refused_usage, refused_cost);
                     } else {
                         auto cs = co_await boost::asio::this_coro::cancellation_state;
                         if (cs.cancelled() != boost::asio::cancellation_type::none) v.fault = Fault::cancelled;
@@ -416,7 +443,7 @@ private:
                     last = std::move(v);
                     {
                         std::lock_guard lock(shared_->mutex);
-                        st.on_failure(pick.key, last, Clock::now(), probe);
+                        st.on_failure(pick.key, last, detail::now(), probe);
                     }
                     probe = false;
                     if (last.fault == Fault::cancelled || last.fault == Fault::deadline_exceeded) {
@@ -446,7 +473,7 @@ private:
         }
 
         if constexpr (infallible) {
-            auto t0 = Clock::now();
+            auto t0 = detail::now();
             Context tctx = ctx;
             tctx.key = no_key;
             Completion c;
@@ -487,7 +514,7 @@ private:
         using namespace boost::asio::experimental::awaitable_operators;
         std::optional<result_type> slot;
         boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
-        auto inner = fill(req, start, slot);
+        auto inner = fill(req, start, deadline, slot);
         auto wait = timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         co_await (std::move(inner) || std::move(wait));
         if (!slot) {
@@ -505,14 +532,15 @@ private:
         co_return std::move(*slot);
     }
 
-    boost::asio::awaitable<void> fill(Request const& req, Clock::time_point start, std::optional<result_type>& slot) {
-        slot.emplace(co_await drive(req, start, false, nullptr));
+    boost::asio::awaitable<void> fill(Request const& req, Clock::time_point start, Clock::time_point deadline,
+                                      std::optional<result_type>& slot) {
+        slot.emplace(co_await drive(req, start, deadline, false, nullptr));
     }
 
     boost::asio::awaitable<result_type> owned(Request req) { co_return co_await complete(req); }
 
     boost::asio::awaitable<Outcome> as_outcome(Request const& req, Context& outer) {
-        Result r = co_await drive(req, Clock::now(), false, &outer);
+        Result r = co_await drive(req, detail::now(), outer.deadline, false, &outer);
         if (r) co_return Outcome(std::move(*r));
         Verdict v;
         v.fault = static_cast<Fault>(r.error().code.value());
