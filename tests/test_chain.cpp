@@ -2,6 +2,7 @@
 // cancellation, stats, cooldowns, async surface and concurrency, over scripted in-process tiers.
 
 #include <cascade/cascade.hpp>
+#include <cascade/cache/memory.hpp>
 
 #include "support/run.hpp"
 #include "support/scripted_tier.hpp"
@@ -638,4 +639,105 @@ TEST_CASE("one chain shared by many coroutines on two threads answers every requ
     auto s = chain.observer().snapshot();
     CHECK(s[0].hits == static_cast<std::uint64_t>(workers * per_worker));
     CHECK(s[0].attempts == static_cast<std::uint64_t>(workers * per_worker + 1));
+}
+
+// --- Cache and single flight -----------------------------------------------------------------------
+
+namespace {
+using Cached = cascade::DefaultPolicies::with_cache<cascade::MemoryCache>;
+using CachedChain = cascade::BasicChain<Cached, ScriptedTier, cascade::Template>;
+} // namespace
+
+TEST_CASE("a second identical request is a cache hit: no tier is called, labelled cache, original label kept",
+          "[chain][cache]") {
+    asio::io_context io;
+    ScriptedTier groq("groq", 2);
+    groq.otherwise(Step::ok("cached text", {10, 20}, 0.01));
+    CachedChain chain(io.get_executor(), groq, make_template());
+    auto req = make_req();
+    auto first = complete(io, chain, req);
+    CHECK(first.label == "groq1");
+    CHECK(first.origin == cascade::Origin::tier);
+    auto second = complete(io, chain, req);
+    CHECK(groq.total_calls() == 1);
+    CHECK(second.text == "cached text");
+    CHECK(second.label == "cache");
+    CHECK(second.cached_label == "groq1");
+    CHECK(second.origin == cascade::Origin::cache);
+    auto stats = chain.observer().snapshot();
+    REQUIRE(stats.size() == 3);
+    CHECK(stats[2].name == "cache");
+    CHECK(stats[2].hits == 1);
+}
+
+TEST_CASE("a template answer is never cached", "[chain][cache]") {
+    asio::io_context io;
+    ScriptedTier groq("groq");
+    groq.then(Step::fail(Fault::server_error)).then(Step::ok("real answer"));
+    CachedChain chain(io.get_executor(), groq, make_template());
+    chain.retry_policy().max_retries = 0;
+    auto req = make_req();
+    auto first = complete(io, chain, req);
+    CHECK(first.label == "fallback-template");
+    CHECK(first.origin == cascade::Origin::fallback);
+    auto second = complete(io, chain, req);
+    CHECK(second.label == "groq");
+    CHECK(second.text == "real answer");
+    CHECK(groq.total_calls() == 2);
+}
+
+TEST_CASE("the same prompt in another language is another cache entry", "[chain][cache]") {
+    asio::io_context io;
+    ScriptedTier groq("groq");
+    CachedChain chain(io.get_executor(), groq, make_template());
+    auto de = make_req();
+    de.tags = {"lang=de"};
+    auto fr = make_req();
+    fr.tags = {"lang=fr"};
+    complete(io, chain, de);
+    complete(io, chain, fr);
+    CHECK(groq.total_calls() == 2);
+    CHECK(complete(io, chain, de).label == "cache");
+    CHECK(groq.total_calls() == 2);
+}
+
+TEST_CASE("100 concurrent identical requests cause one upstream call and all get its answer", "[chain][cache][coalesce]") {
+    asio::io_context io(2);
+    ScriptedTier groq("groq");
+    groq.otherwise(Step::ok("shared answer").after(50ms));
+    CachedChain chain(io.get_executor(), groq, make_template());
+    auto req = make_req();
+    std::atomic<int> answered{0}, shared{0};
+    auto one = [&]() -> asio::awaitable<void> {
+        auto c = co_await chain.complete(req);
+        if (c.text == "shared answer") ++answered;
+        if (c.origin == cascade::Origin::shared) ++shared;
+    };
+    for (int i = 0; i < 100; ++i) asio::co_spawn(io, one(), asio::detached);
+    std::thread second([&] { io.run(); });
+    io.run();
+    second.join();
+    CHECK(groq.total_calls() == 1);
+    CHECK(answered == 100);
+    CHECK(shared == 99);
+}
+
+TEST_CASE("when the leading request is cancelled, a waiting identical request still gets an answer",
+          "[chain][cache][coalesce]") {
+    asio::io_context io;
+    ScriptedTier groq("groq");
+    groq.otherwise(Step::ok("late answer").after(100ms));
+    CachedChain chain(io.get_executor(), groq, make_template());
+    asio::cancellation_signal sig;
+    std::optional<cascade::Completion> leader, waiter;
+    chain.async_complete(make_req(), asio::bind_cancellation_slot(sig.slot(), [&](cascade::Completion c) { leader = std::move(c); }));
+    chain.async_complete(make_req(), [&](cascade::Completion c) { waiter = std::move(c); });
+    asio::steady_timer t(io, 20ms);
+    t.async_wait([&](boost::system::error_code) { sig.emit(asio::cancellation_type::terminal); });
+    io.run();
+    REQUIRE(leader);
+    REQUIRE(waiter);
+    CHECK(leader->origin == cascade::Origin::fallback);  // cancelled: the infallible chain's last tier
+    CHECK(waiter->text == "late answer");
+    CHECK(groq.total_calls() == 2);
 }

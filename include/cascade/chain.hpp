@@ -8,9 +8,11 @@
 #include <cascade/core/tier.hpp>
 #include <cascade/core/verdict.hpp>
 #include <cascade/policy/circuit.hpp>
+#include <cascade/cache/key.hpp>
 #include <cascade/policy/policies.hpp>
 #include <cascade/provider/template.hpp>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -21,6 +23,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -40,6 +43,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -57,6 +61,8 @@ struct ChainConfig {
     CircuitConfig circuit;
     /// In which order each tier's keys are tried.
     KeyOrder key_order = KeyOrder::sequential;
+    /// With a cache policy: identical requests in flight at the same time share one upstream call.
+    bool coalesce = true;
 };
 
 namespace detail {
@@ -84,6 +90,51 @@ inline Clock::time_point now() noexcept {
 inline std::string excerpt(std::string_view s, std::size_t n = 160) {
     return std::string(s.substr(0, n));
 }
+
+// One upstream call shared by identical requests: the first request leads, later ones wait for its result.
+template <class Result>
+class Flight {
+public:
+    // Completes `token` once the leader has finished, on the token's executor (else `fallback`).
+    template <class Token>
+    auto async_wait(boost::asio::any_io_executor fallback, Token&& token) {
+        return boost::asio::async_initiate<Token, void()>(
+            [this](auto handler, boost::asio::any_io_executor fb) {
+                boost::asio::any_io_executor ex = boost::asio::get_associated_executor(handler, fb);
+                std::unique_lock lock(mutex_);
+                if (done_) {
+                    lock.unlock();
+                    boost::asio::post(ex, std::move(handler));
+                    return;
+                }
+                waiters_.emplace_back(std::move(ex), boost::asio::any_completion_handler<void()>(std::move(handler)));
+            },
+            token, std::move(fallback));
+    }
+
+    void finish(Result r, bool leader_cancelled) {
+        std::vector<std::pair<boost::asio::any_io_executor, boost::asio::any_completion_handler<void()>>> waiters;
+        {
+            std::lock_guard lock(mutex_);
+            result_.emplace(std::move(r));
+            leader_cancelled_ = leader_cancelled;
+            done_ = true;
+            waiters.swap(waiters_);
+        }
+        for (auto& [ex, h] : waiters) boost::asio::post(ex, std::move(h));
+    }
+
+    // Valid after the wait completed.
+    Result const& result() const { return *result_; }
+    bool leader_cancelled() const { return leader_cancelled_; }
+
+private:
+    std::mutex mutex_;
+    bool done_ = false;
+    bool leader_cancelled_ = false;
+    std::optional<Result> result_;
+    std::vector<std::pair<boost::asio::any_io_executor, boost::asio::any_completion_handler<void()>>> waiters_;
+};
 } // namespace detail
 
 /// @brief A fallback pipeline over `Tiers...`, tried in order inside one coroutine, with the policies of
@@ -125,6 +176,9 @@ public:
     using retry_type = typename Policies::retry_type;
     using accept_type = typename Policies::accept_type;
     using observe_type = typename Policies::observe_type;
+    using cache_type = typename Policies::cache_type;
+    /// True when the policies include a cache: answers are cached and identical requests coalesced.
+    static constexpr bool caching = caches<cache_type>;
     using executor_type = boost::asio::any_io_executor;
     /// `Completion` for an infallible chain, `Result` (a `Completion` or a `Failure`) otherwise.
     using result_type = std::conditional_t<infallible, Completion, Result>;
@@ -155,7 +209,10 @@ public:
     /// and returns `Fault::cancelled`, or, when infallible, the last tier's answer with the cancelled
     /// attempt in its trail.
     boost::asio::awaitable<result_type> complete(Request const& req) {
-        return drive(req, detail::now(), deadline_for(req), true, nullptr);
+        if constexpr (caching)
+            return complete_cached(req);
+        else
+            return drive(req, detail::now(), deadline_for(req), true, nullptr);
     }
 
     /// @brief Asks the chain for an answer with any Asio completion token.
@@ -198,6 +255,8 @@ public:
 
     /// @brief The observer (with the default policies, the `Stats` per-tier table).
     observe_type& observer() noexcept { return shared_->observe; }
+    /// @brief The cache (with `NoCache`, a no-op).
+    cache_type& cache() noexcept { return shared_->cache; }
     classify_type& classifier() noexcept { return classify_; }
     retry_type& retry_policy() noexcept { return retry_; }
     accept_type& accept_policy() noexcept { return accept_; }
@@ -221,6 +280,9 @@ private:
         std::array<TierState, (fallible_count > 0 ? fallible_count : 1)> states;
         observe_type observe;
         std::atomic<std::size_t> rotation{0};
+        cache_type cache;
+        std::mutex flights_mutex;
+        std::unordered_map<std::string, std::shared_ptr<detail::Flight<result_type>>> flights;
     };
 
     template <std::size_t... I>
@@ -310,6 +372,85 @@ private:
 
     static std::chrono::microseconds since(Clock::time_point t0) {
         return std::chrono::duration_cast<std::chrono::microseconds>(detail::now() - t0);
+    }
+
+    static Completion const* answer_of(result_type const& r) {
+        if constexpr (infallible)
+            return &r;
+        else
+            return r ? &*r : nullptr;
+    }
+
+    void record_special(std::string_view name, Completion const& c, std::chrono::microseconds latency) {
+        AttemptEvent e;
+        e.tier = tier_count + (name == "cache" ? 0 : 1);
+        e.tier_name = name;
+        e.label = name;
+        e.latency = latency;
+        shared_->observe.on_attempt(e);
+        (void)c;
+    }
+
+    // The cache, then single flight, then the pipeline. Only answers of fallible tiers are stored.
+    boost::asio::awaitable<result_type> complete_cached(Request const& req) {
+        auto const start = detail::now();
+        std::string key = cache_key(req);
+        std::optional<Completion> hit;
+        auto& cache = shared_->cache;
+        if constexpr (std::is_same_v<decltype(cache.get(key)), std::optional<Completion>>)
+            hit = cache.get(key);
+        else
+            hit = co_await cache.get(key);
+        if (hit) {
+            hit->cached_label = std::move(hit->label);
+            hit->label = "cache";
+            hit->origin = Origin::cache;
+            hit->trail.clear();
+            hit->latency = since(start);
+            record_special("cache", *hit, hit->latency);
+            co_return result_type(std::move(*hit));
+        }
+
+        std::shared_ptr<detail::Flight<result_type>> flight;
+        bool leader = true;
+        if (cfg_.coalesce) {
+            std::lock_guard lock(shared_->flights_mutex);
+            auto [it, inserted] = shared_->flights.try_emplace(key);
+            if (inserted) it->second = std::make_shared<detail::Flight<result_type>>();
+            flight = it->second;
+            leader = inserted;
+        }
+        if (!leader) {
+            co_await flight->async_wait(ex_, boost::asio::use_awaitable);
+            if (!flight->leader_cancelled()) {
+                result_type r = flight->result();
+                if (auto* c = const_cast<Completion*>(answer_of(r))) {
+                    c->origin = c->origin == Origin::fallback ? Origin::fallback : Origin::shared;
+                    c->trail.clear();
+                    c->latency = since(start);
+                    record_special("shared", *c, c->latency);
+                }
+                co_return r;
+            }
+            // The leader was cancelled by its own caller: this request still wants an answer.
+        }
+
+        result_type r = co_await drive(req, start, deadline_for(req), true, nullptr);
+        if (auto const* c = answer_of(r); c && c->origin == Origin::tier) {
+            if constexpr (std::is_same_v<decltype(cache.put(key, *c)), void>)
+                cache.put(key, *c);
+            else
+                co_await cache.put(key, *c);
+        }
+        if (leader && flight) {
+            auto cs = co_await boost::asio::this_coro::cancellation_state;
+            {
+                std::lock_guard lock(shared_->flights_mutex);
+                shared_->flights.erase(key);
+            }
+            flight->finish(r, cs.cancelled() != boost::asio::cancellation_type::none);
+        }
+        co_return r;
     }
 
     // The pipeline. One coroutine frame per request (plus the tier's own), so that Asio's frame recycling
@@ -522,6 +663,7 @@ private:
                 Completion c;
                 c.text = std::string(BasicTemplate<std::string (*)(Request const&)>::safe_text);
                 c.label = label(tier_count - 1, no_key);
+                c.origin = Origin::fallback;
                 slot.emplace(std::move(c));
             } else {
                 Failure f;

@@ -46,6 +46,14 @@ struct Attempt {
     std::string detail;
 };
 
+/// @brief Where an answer comes from.
+enum class Origin : std::uint8_t {
+    tier,      ///< a fallible tier (an LLM) answered this request
+    fallback,  ///< the infallible last tier (the template) answered: a degraded answer
+    cache,     ///< served from the cache; `cached_label` names what produced it
+    shared,    ///< an identical request in flight answered it (single flight); `label` is that answer's
+};
+
 /// @brief An answer, with who produced it, what it used and what it cost.
 struct Completion {
     std::string text;
@@ -61,6 +69,9 @@ struct Completion {
     std::chrono::microseconds latency{0};
     /// Attempts before this answer, in order (empty when the first attempt succeeded).
     std::vector<Attempt> trail;
+    Origin origin = Origin::tier;
+    /// For an answer from the cache: the label of what produced it (its `label` is `cache`).
+    std::string cached_label;
 };
 
 /// @brief Why a fallible chain produced no answer: the fault of the last decisive attempt and the trail.

@@ -3,6 +3,7 @@
 /// @brief `PolicySet`: the compile-time bundle of policies a chain uses, checked against their concepts.
 
 #include <cascade/policy/accept.hpp>
+#include <cascade/policy/cache.hpp>
 #include <cascade/policy/classify.hpp>
 #include <cascade/policy/observe.hpp>
 #include <cascade/policy/retry.hpp>
@@ -10,13 +11,13 @@
 namespace cascade {
 
 /// @brief The policies of a chain. Replace one with `with_classify`, `with_retry`, `with_accept` or
-/// `with_observe`:
+/// `with_observe` or `with_cache`:
 /// @code
 /// using Strict = cascade::DefaultPolicies::with_accept<cascade::MinLength<400>>::with_retry<cascade::NoRetry>;
 /// cascade::BasicChain<Strict, cascade::Groq<5>, cascade::Template> chain{ex};
 /// @endcode
 /// A type that does not model the policy's concept fails here, with a message naming the concept.
-template <class Classify, class Retry, class Accept, class Observe>
+template <class Classify, class Retry, class Accept, class Observe, class Cache = NoCache>
 struct PolicySet {
     static_assert(ClassifyPolicy<Classify>,
                   "cascade: the classify policy does not model cascade::ClassifyPolicy "
@@ -30,23 +31,31 @@ struct PolicySet {
     static_assert(ObservePolicy<Observe>,
                   "cascade: the observe policy does not model cascade::ObservePolicy "
                   "(needs `void on_attempt(AttemptEvent const&)`)");
+    static_assert(CachePolicy<Cache>,
+                  "cascade: the cache policy does not model cascade::CachePolicy "
+                  "(needs `get(std::string const&)` returning std::optional<Completion> (or an awaitable of it) "
+                  "and `put(std::string const&, Completion const&)`)");
 
     using classify_type = Classify;
     using retry_type = Retry;
     using accept_type = Accept;
     using observe_type = Observe;
+    using cache_type = Cache;
 
     template <class C>
-    using with_classify = PolicySet<C, Retry, Accept, Observe>;
+    using with_classify = PolicySet<C, Retry, Accept, Observe, Cache>;
     template <class R>
-    using with_retry = PolicySet<Classify, R, Accept, Observe>;
+    using with_retry = PolicySet<Classify, R, Accept, Observe, Cache>;
     template <class A>
-    using with_accept = PolicySet<Classify, Retry, A, Observe>;
+    using with_accept = PolicySet<Classify, Retry, A, Observe, Cache>;
     template <class O>
-    using with_observe = PolicySet<Classify, Retry, Accept, O>;
+    using with_observe = PolicySet<Classify, Retry, Accept, O, Cache>;
+    template <class C>
+    using with_cache = PolicySet<Classify, Retry, Accept, Observe, C>;
 };
 
-/// @brief Default classifier, exponential backoff for transient faults, non-empty answers, per-tier stats.
-using DefaultPolicies = PolicySet<DefaultClassify, Backoff, AcceptNonEmpty, Stats>;
+/// @brief Default classifier, exponential backoff for transient faults, non-empty answers, per-tier stats,
+/// no cache.
+using DefaultPolicies = PolicySet<DefaultClassify, Backoff, AcceptNonEmpty, Stats, NoCache>;
 
 } // namespace cascade

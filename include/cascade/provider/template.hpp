@@ -46,6 +46,7 @@ public:
         c.label = label_;
         c.model = "template";
         c.finish_reason = "stop";
+        c.origin = Origin::fallback;
         return c;
     }
 

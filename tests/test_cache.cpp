@@ -1,0 +1,95 @@
+// The cache key and the in-memory LRU cache.
+
+#include <cascade/cache/key.hpp>
+#include <cascade/cache/memory.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+cascade::Completion answer(std::string text, std::string label = "groq1") {
+    cascade::Completion c;
+    c.text = std::move(text);
+    c.label = std::move(label);
+    return c;
+}
+} // namespace
+
+TEST_CASE("the cache key is a stable SHA-256 of the documented normalised text", "[cache][key]") {
+    auto req = cascade::Request::chat("sys", "hello");
+    req.max_tokens = 100;
+    req.temperature = 0.5;
+    req.tags = {"lang=de"};
+    CHECK(cascade::cache_key_material(req) ==
+          "cascade-cache-v1\nsystem:3:sys\nuser:5:hello\nmax_tokens=100\ntemperature=0.500\ntag=lang=de\n");
+    // Fixed vector: the same on every run and machine.
+    CHECK(cascade::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(cascade::cache_key(req) == cascade::sha256_hex(cascade::cache_key_material(req)));
+    CHECK(cascade::cache_key(req).size() == 64);
+}
+
+TEST_CASE("the cache key changes with language, messages and sampling, not with tag order", "[cache][key]") {
+    auto a = cascade::Request::chat("sys", "hello");
+    a.tags = {"lang=de", "tenant=7"};
+    auto b = a;
+    b.tags = {"tenant=7", "lang=de", "lang=de"};
+    CHECK(cascade::cache_key(a) == cascade::cache_key(b));
+    b.tags = {"lang=fr", "tenant=7"};
+    CHECK(cascade::cache_key(a) != cascade::cache_key(b));
+    auto c = a;
+    c.temperature = 0.9;
+    CHECK(cascade::cache_key(a) != cascade::cache_key(c));
+    // Lengths keep "ab"+"c" apart from "a"+"bc".
+    auto d = cascade::Request::chat("ab", "c");
+    auto e = cascade::Request::chat("a", "bc");
+    CHECK(cascade::cache_key(d) != cascade::cache_key(e));
+}
+
+TEST_CASE("the memory cache returns what was put until its TTL passes", "[cache][memory]") {
+    cascade::MemoryCacheConfig cfg;
+    cfg.ttl = 10s;
+    cascade::MemoryCache cache(cfg);
+    auto t0 = cascade::MemoryCache::clock::now();
+    cache.put("k", answer("hello"), t0);
+    auto hit = cache.get("k", t0 + 9s);
+    REQUIRE(hit);
+    CHECK(hit->text == "hello");
+    CHECK(hit->label == "groq1");
+    CHECK_FALSE(cache.get("k", t0 + 10s));
+    CHECK(cache.size() == 0);  // an expired entry is dropped when found
+}
+
+TEST_CASE("the memory cache evicts the least recently used beyond its entry bound", "[cache][memory]") {
+    cascade::MemoryCacheConfig cfg;
+    cfg.max_entries = 2;
+    cascade::MemoryCache cache(cfg);
+    cache.put("a", answer("A"));
+    cache.put("b", answer("B"));
+    CHECK(cache.get("a"));  // a is now the most recent
+    cache.put("c", answer("C"));
+    CHECK(cache.get("a"));
+    CHECK_FALSE(cache.get("b"));
+    CHECK(cache.get("c"));
+}
+
+TEST_CASE("the memory cache stays within its byte bound and refuses a value larger than it", "[cache][memory]") {
+    cascade::MemoryCacheConfig cfg;
+    cfg.max_bytes = 1000;
+    cascade::MemoryCache cache(cfg);
+    for (int i = 0; i < 10; ++i) cache.put("k" + std::to_string(i), answer(std::string(300, 'x')));
+    CHECK(cache.bytes() <= 1000);
+    CHECK(cache.size() == 2);
+    CHECK(cache.get("k9"));
+    cache.put("huge", answer(std::string(2000, 'y')));
+    CHECK_FALSE(cache.get("huge"));
+    CHECK(cache.get("k9"));
+}
+
+TEST_CASE("the memory cache does not keep the trail of the request that stored the answer", "[cache][memory]") {
+    cascade::MemoryCache cache;
+    auto c = answer("x");
+    c.trail.push_back(cascade::Attempt{});
+    cache.put("k", c);
+    CHECK(cache.get("k")->trail.empty());
+}
