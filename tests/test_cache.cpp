@@ -93,3 +93,106 @@ TEST_CASE("the memory cache does not keep the trail of the request that stored t
     cache.put("k", c);
     CHECK(cache.get("k")->trail.empty());
 }
+
+// --- SQLite ----------------------------------------------------------------------------------------
+
+#include <cascade/cache/sqlite.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+namespace {
+struct TempDb {
+    std::string path = "/tmp/cascade-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter()) + ".db";
+    ~TempDb() {
+        for (auto suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+    }
+    static int& counter() {
+        static int n = 0;
+        return n;
+    }
+};
+cascade::SqliteCacheConfig quiet(std::vector<std::string>* lines = nullptr) {
+    cascade::SqliteCacheConfig cfg;
+    cfg.log = [lines](std::string_view l) {
+        if (lines) lines->emplace_back(l);
+    };
+    return cfg;
+}
+} // namespace
+
+TEST_CASE("the sqlite cache survives closing and reopening the file", "[cache][sqlite]") {
+    TempDb db;
+    {
+        cascade::SqliteCache cache;
+        REQUIRE(cache.open(db.path, quiet()).empty());
+        auto c = answer("persisted", "deepseek");
+        c.usage = {12, 34};
+        c.cost_usd = 0.5;
+        c.model = "deepseek-chat";
+        cache.put("k1", c);
+    }
+    cascade::SqliteCache again;
+    REQUIRE(again.open(db.path, quiet()).empty());
+    auto hit = again.get("k1");
+    REQUIRE(hit);
+    CHECK(hit->text == "persisted");
+    CHECK(hit->label == "deepseek");
+    CHECK(hit->model == "deepseek-chat");
+    CHECK(hit->usage.completion_tokens == 34);
+    CHECK(hit->cost_usd == Approx(0.5));
+    CHECK_FALSE(again.get("other"));
+}
+
+TEST_CASE("the sqlite cache does not serve expired entries and purges them", "[cache][sqlite]") {
+    TempDb db;
+    cascade::SqliteCache cache;
+    auto cfg = quiet();
+    cfg.ttl = 60s;
+    REQUIRE(cache.open(db.path, cfg).empty());
+    auto now = cascade::SqliteCache::clock::now();
+    cache.put("old", answer("stale"), now - 61s);
+    cache.put("new", answer("fresh"), now - 30s);
+    CHECK_FALSE(cache.get("old", now));
+    CHECK(cache.get("new", now));
+    cache.purge(now);
+    CHECK_FALSE(cache.get("old", now - 60s));  // gone from the file, not just filtered
+}
+
+TEST_CASE("opening a cache at a bad path is a clear error naming the path", "[cache][sqlite]") {
+    cascade::SqliteCache cache;
+    auto err = cache.open("/nonexistent-dir/sub/cache.db", quiet());
+    CHECK(err.find("/nonexistent-dir/sub/cache.db") != std::string::npos);
+    CHECK_FALSE(cache.is_open());
+    CHECK_FALSE(cache.get("k"));  // and a closed cache is simply a miss
+}
+
+TEST_CASE("a file that is not a database is refused at open", "[cache][sqlite]") {
+    TempDb db;
+    std::ofstream(db.path) << std::string(4096, 'x');
+    cascade::SqliteCache cache;
+    auto err = cache.open(db.path, quiet());
+    CHECK_FALSE(err.empty());
+    CHECK(err.find(db.path) != std::string::npos);
+}
+
+TEST_CASE("a write to a locked sqlite file is lost, counted and logged once per episode", "[cache][sqlite]") {
+    TempDb db;
+    std::vector<std::string> lines;
+    cascade::SqliteCache cache;
+    REQUIRE(cache.open(db.path, quiet(&lines)).empty());
+    cache.put("k", answer("v"));
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open(db.path.c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE;", nullptr, nullptr, nullptr) == SQLITE_OK);
+    cache.put("k2", answer("v2"));
+    cache.put("k3", answer("v3"));
+    CHECK(cache.errors() == 2);
+    CHECK(lines.size() == 1);
+    sqlite3_exec(other, "COMMIT;", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+    cache.put("k4", answer("v4"));
+    CHECK(cache.get("k4"));
+    CHECK(lines.size() == 2);  // and once when it recovers
+}
