@@ -172,3 +172,84 @@ TEST_CASE("killing redis-server mid-run: every request still gets its answer", "
     CHECK(chain.cache().errors() > 0);
     CHECK(log.size() == 1);  // logged once for the episode, not per request
 }
+
+// --- Shared state --------------------------------------------------------------------------------------
+
+#include <cascade/cache/redis_state.hpp>
+
+namespace {
+using SharedP = cascade::DefaultPolicies::with_state<cascade::RedisState>;
+using SharedChain = cascade::BasicChain<SharedP, ScriptedTier, cascade::Template>;
+
+cascade::RedisStateConfig state_config(cascade::test::RedisServer const& server) {
+    cascade::RedisStateConfig cfg;
+    cfg.server.port = server.port();
+    cfg.log = [](std::string_view) {};
+    return cfg;
+}
+} // namespace
+
+TEST_CASE("instance A's 429 on key 1 sends instance B's next request to key 2 without touching key 1",
+          "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    ScriptedTier groq_a("groq", 3), groq_b("groq", 3);
+    groq_a.then(Step::fail(cascade::Fault::rate_limited, cascade::Scope::key, 30s), 0);
+    SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    auto req = cascade::Request::chat("sys", "prompt");
+    CHECK(cascade::test::run(io, a.complete(req)).label == "groq2");
+    auto from_b = cascade::test::run(io, b.complete(req));
+    CHECK(from_b.label == "groq2");
+    CHECK(groq_b.calls(0) == 0);
+    CHECK(from_b.trail.empty());
+}
+
+TEST_CASE("instance A's 1010 block makes instance B skip the provider", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    ScriptedTier groq_a("groq", 5), groq_b("groq", 5);
+    groq_a.then(Step::fail(cascade::Fault::blocked, cascade::Scope::provider, 1h), 0);
+    SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    auto req = cascade::Request::chat("sys", "prompt");
+    CHECK(cascade::test::run(io, a.complete(req)).label == "fallback-template");
+    auto from_b = cascade::test::run(io, b.complete(req));
+    CHECK(from_b.label == "fallback-template");
+    CHECK(groq_b.total_calls() == 0);
+    REQUIRE(from_b.trail.size() == 1);
+    CHECK(from_b.trail[0].fault == cascade::make_error_code(cascade::Fault::circuit_open));
+}
+
+TEST_CASE("token use is counted across instances: a key another instance filled is skipped", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 6000;
+    ScriptedTier groq_a("groq", 2, limits), groq_b("groq", 2, limits);
+    groq_a.otherwise(Step::ok("a", {1000, 3000}));
+    SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    auto req = cascade::Request::chat("sys", "prompt");
+    req.max_tokens = 2000;
+    CHECK(cascade::test::run(io, a.complete(req)).label == "groq1");  // key 1 now has 4,000 of 6,000 used
+    CHECK(cascade::test::run(io, b.complete(req)).label == "groq2");  // b's own bucket is full, the shared one is not
+    CHECK(groq_b.calls(0) == 0);
+}
+
+TEST_CASE("shared state with redis down: requests are still answered", "[redis][state]") {
+    asio::io_context io;
+    ScriptedTier groq("groq", 2);
+    SharedChain chain(io.get_executor(), groq, cascade::Template{});
+    cascade::RedisStateConfig cfg;
+    cfg.server.port = cascade::test::free_loopback_port();
+    cfg.server.command_timeout = 50ms;
+    cfg.log = [](std::string_view) {};
+    REQUIRE(chain.shared_state().configure(io.get_executor(), cfg).empty());
+    auto req = cascade::Request::chat("sys", "prompt");
+    CHECK(cascade::test::run(io, chain.complete(req)).label == "groq1");
+    CHECK(chain.shared_state().errors() > 0);
+}

@@ -177,6 +177,9 @@ public:
     using accept_type = typename Policies::accept_type;
     using observe_type = typename Policies::observe_type;
     using cache_type = typename Policies::cache_type;
+    using state_type = typename Policies::state_type;
+    /// True when cooldowns, circuits and token use are shared with other instances.
+    static constexpr bool sharing = shares_state<state_type>;
     /// True when the policies include a cache: answers are cached and identical requests coalesced.
     static constexpr bool caching = caches<cache_type>;
     using executor_type = boost::asio::any_io_executor;
@@ -257,6 +260,8 @@ public:
     observe_type& observer() noexcept { return shared_->observe; }
     /// @brief The cache (with `NoCache`, a no-op).
     cache_type& cache() noexcept { return shared_->cache; }
+    /// @brief The shared-state policy (with `LocalState`, nothing).
+    state_type& shared_state() noexcept { return shared_->state; }
     classify_type& classifier() noexcept { return classify_; }
     retry_type& retry_policy() noexcept { return retry_; }
     accept_type& accept_policy() noexcept { return accept_; }
@@ -281,6 +286,7 @@ private:
         observe_type observe;
         std::atomic<std::size_t> rotation{0};
         cache_type cache;
+        state_type state;
         std::mutex flights_mutex;
         std::unordered_map<std::string, std::shared_ptr<detail::Flight<result_type>>> flights;
     };
@@ -296,6 +302,7 @@ private:
         auto const& t = std::get<I>(tiers_);
         std::size_t keys = detail::key_count_of(t);
         if constexpr (I < fallible_count) shared_->states[I].configure(keys, detail::key_limits_of(t), cfg_.circuit);
+        for (std::size_t k = 0; k < keys && I < fallible_count; ++k) key_ids_[I].push_back(detail::key_id_of(t, static_cast<int>(k)));
         auto& labels = labels_[I];
         if (keys == 0 || I >= fallible_count) {
             labels.push_back(detail::label_of(t, no_key));
@@ -487,6 +494,19 @@ private:
                     stop = true;
                     break;
                 }
+                if constexpr (sharing) {
+                    // What other instances learned about this tier, before choosing a key.
+                    if (first_pick) {
+                        auto known = co_await shared_->state.pull(names_[i], key_ids_[i]);
+                        if (known) {
+                            std::lock_guard lock(shared_->mutex);
+                            if (known->circuit_until > std::chrono::system_clock::now()) st.merge_shared_circuit(to_steady(known->circuit_until));
+                            for (std::size_t k = 0; k < known->keys.size(); ++k)
+                                st.merge_shared_key(k, to_steady(known->keys[k].cool_until), known->keys[k].disabled,
+                                                    known->keys[k].tokens_used);
+                        }
+                    }
+                }
                 Admission adm;
                 KeyPick pick;
                 if (first_pick && st.quiet() && cfg_.key_order != KeyOrder::least_recently_limited) {
@@ -549,6 +569,10 @@ private:
                                 }
                                 if (got.label.empty()) got.label = label(i, key);
                                 record_hit(i, key, got, latency);
+                                if constexpr (sharing) {
+                                    if (st.key_limits_tokens())
+                                        co_await shared_->state.push_tokens(names_[i], key_ids_[i][*pick.key], got.usage.total());
+                                }
                                 got.latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - start);
                                 if (!outer) got.trail = std::move(own_trail);
                                 if constexpr (infallible)
@@ -582,9 +606,19 @@ private:
                         record(ctx, i, key, v, latency, false);
                     }
                     last = std::move(v);
+                    std::optional<std::pair<Clock::time_point, bool>> key_news;
+                    std::optional<Clock::time_point> circuit_news;
                     {
                         std::lock_guard lock(shared_->mutex);
                         st.on_failure(pick.key, last, detail::now(), probe);
+                        if (sharing && last.scope == Scope::key) key_news.emplace(st.key(*pick.key).cool_until, st.key(*pick.key).disabled);
+                        if (sharing && last.scope == Scope::provider) circuit_news = st.open_until();
+                    }
+                    if constexpr (sharing) {
+                        // Tell the other instances, so none of them pays a round trip to learn it again.
+                        if (key_news)
+                            co_await shared_->state.push_key(names_[i], key_ids_[i][*pick.key], to_system(key_news->first), key_news->second);
+                        if (circuit_news) co_await shared_->state.push_circuit(names_[i], to_system(*circuit_news));
                     }
                     probe = false;
                     if (last.fault == Fault::cancelled || last.fault == Fault::deadline_exceeded) {
@@ -699,6 +733,7 @@ private:
     accept_type accept_{};
     std::array<std::string, tier_count> names_;
     std::array<std::vector<std::string>, tier_count> labels_;
+    std::array<std::vector<std::string>, tier_count> key_ids_;
     std::unique_ptr<Shared> shared_;
 };
 

@@ -111,5 +111,14 @@ std::string label_of(T const& t, int key) {
     }
 }
 
+/// A stable, non-secret name of key `key` for shared state: the tier's `key_id(key)` when it has one.
+template <class T>
+std::string key_id_of(T const& t, int key) {
+    if constexpr (requires { { t.key_id(key) } -> std::convertible_to<std::string>; })
+        return t.key_id(key);
+    else
+        return std::to_string(key);
+}
+
 } // namespace detail
 } // namespace cascade

@@ -71,6 +71,8 @@ struct KeyState {
     Clock::time_point cool_until{};
     bool disabled = false;
     Clock::time_point last_limited{};
+    /// Tokens all instances used on this key in the current minute (from shared state); -1 when unknown.
+    double shared_tokens_used = -1.0;
     double tokens = 0.0;    ///< token bucket level (starts full)
     double requests = 0.0;  ///< request bucket level (starts full)
     Clock::time_point refilled{};  ///< last refill; the epoch until first use
@@ -94,9 +96,35 @@ public:
     }
 
     std::size_t key_count() const noexcept { return keys_.size(); }
+    /// True when keys are budgeted by tokens per minute.
+    bool key_limits_tokens() const noexcept { return limits_.tokens_per_minute != 0; }
     KeyState const& key(std::size_t i) const { return keys_.at(i); }
     CircuitConfig const& config() const noexcept { return cfg_; }
     bool circuit_open(Clock::time_point now) const noexcept { return open_ && now < open_until_; }
+
+    /// @brief What other instances learned (shared state): key `i` cools until `until` (or is disabled),
+    /// and all instances used `tokens_used` of its budget this minute (negative: unknown). Keeps the later
+    /// of the local and the shared cooldown.
+    void merge_shared_key(std::size_t i, Clock::time_point until, bool disabled, double tokens_used) {
+        if (i >= keys_.size()) return;
+        auto& k = keys_[i];
+        if (until > k.cool_until) k.cool_until = until;
+        if (disabled) k.disabled = true;
+        k.shared_tokens_used = tokens_used;
+        if (disabled || until > Clock::time_point{}) quiet_.store(false, std::memory_order_relaxed);
+    }
+
+    /// @brief Another instance opened this tier's circuit until `until`.
+    void merge_shared_circuit(Clock::time_point until) {
+        if (until <= open_until_ && open_) return;
+        open_ = true;
+        probing_ = false;
+        open_until_ = until;
+        update_dirty();
+    }
+
+    /// @brief When the circuit lets the next probe through (meaningful while open).
+    Clock::time_point open_until() const noexcept { return open_until_; }
 
     /// @brief May a request go to this tier now? An open circuit lets exactly one probe through once its
     /// break has passed; other requests are turned away while the probe is out.
@@ -126,6 +154,9 @@ public:
             if (k.disabled || now < k.cool_until) return false;
             if (limits_.tokens_per_minute || limits_.requests_per_minute) refill(k, now);
             if (limits_.tokens_per_minute && k.tokens < static_cast<double>(tokens)) return false;
+            if (limits_.tokens_per_minute && k.shared_tokens_used >= 0.0 &&
+                k.shared_tokens_used + static_cast<double>(tokens) > static_cast<double>(limits_.tokens_per_minute))
+                return false;
             if (limits_.requests_per_minute && k.requests < 1.0) return false;
             return true;
         };

@@ -7,17 +7,18 @@
 #include <cascade/policy/classify.hpp>
 #include <cascade/policy/observe.hpp>
 #include <cascade/policy/retry.hpp>
+#include <cascade/policy/shared_state.hpp>
 
 namespace cascade {
 
 /// @brief The policies of a chain. Replace one with `with_classify`, `with_retry`, `with_accept` or
-/// `with_observe` or `with_cache`:
+/// `with_observe`, `with_cache` or `with_state`:
 /// @code
 /// using Strict = cascade::DefaultPolicies::with_accept<cascade::MinLength<400>>::with_retry<cascade::NoRetry>;
 /// cascade::BasicChain<Strict, cascade::Groq<5>, cascade::Template> chain{ex};
 /// @endcode
 /// A type that does not model the policy's concept fails here, with a message naming the concept.
-template <class Classify, class Retry, class Accept, class Observe, class Cache = NoCache>
+template <class Classify, class Retry, class Accept, class Observe, class Cache = NoCache, class State = LocalState>
 struct PolicySet {
     static_assert(ClassifyPolicy<Classify>,
                   "cascade: the classify policy does not model cascade::ClassifyPolicy "
@@ -35,27 +36,33 @@ struct PolicySet {
                   "cascade: the cache policy does not model cascade::CachePolicy "
                   "(needs `get(std::string const&)` returning std::optional<Completion> (or an awaitable of it) "
                   "and `put(std::string const&, Completion const&)`)");
+    static_assert(std::same_as<State, LocalState> || SharedStatePolicy<State>,
+                  "cascade: the state policy does not model cascade::SharedStatePolicy "
+                  "(needs awaitable `pull`, `push_key`, `push_circuit` and `push_tokens`)");
 
     using classify_type = Classify;
     using retry_type = Retry;
     using accept_type = Accept;
     using observe_type = Observe;
     using cache_type = Cache;
+    using state_type = State;
 
     template <class C>
-    using with_classify = PolicySet<C, Retry, Accept, Observe, Cache>;
+    using with_classify = PolicySet<C, Retry, Accept, Observe, Cache, State>;
     template <class R>
-    using with_retry = PolicySet<Classify, R, Accept, Observe, Cache>;
+    using with_retry = PolicySet<Classify, R, Accept, Observe, Cache, State>;
     template <class A>
-    using with_accept = PolicySet<Classify, Retry, A, Observe, Cache>;
+    using with_accept = PolicySet<Classify, Retry, A, Observe, Cache, State>;
     template <class O>
-    using with_observe = PolicySet<Classify, Retry, Accept, O, Cache>;
+    using with_observe = PolicySet<Classify, Retry, Accept, O, Cache, State>;
     template <class C>
-    using with_cache = PolicySet<Classify, Retry, Accept, Observe, C>;
+    using with_cache = PolicySet<Classify, Retry, Accept, Observe, C, State>;
+    template <class S>
+    using with_state = PolicySet<Classify, Retry, Accept, Observe, Cache, S>;
 };
 
 /// @brief Default classifier, exponential backoff for transient faults, non-empty answers, per-tier stats,
-/// no cache.
-using DefaultPolicies = PolicySet<DefaultClassify, Backoff, AcceptNonEmpty, Stats, NoCache>;
+/// no cache, state kept in this process.
+using DefaultPolicies = PolicySet<DefaultClassify, Backoff, AcceptNonEmpty, Stats, NoCache, LocalState>;
 
 } // namespace cascade
