@@ -15,30 +15,46 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <new>
 #include <vector>
 
 namespace asio = boost::asio;
 
-// operator new below is malloc-based, so freeing its memory with free() is right; g++ cannot see that.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 // --- Counting every heap allocation ----------------------------------------------------------------
+// The C allocation functions are interposed, not only operator new: Asio allocates coroutine frames with
+// aligned_alloc, which operator new never sees.
+
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+}
 
 namespace {
 std::atomic<std::uint64_t> g_allocs{0};
 }
 
-void* operator new(std::size_t n) {
+extern "C" void* malloc(std::size_t n) {
     g_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
+    return __libc_malloc(n);
 }
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+extern "C" void* calloc(std::size_t n, std::size_t m) {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    return __libc_calloc(n, m);
+}
+extern "C" void* realloc(void* p, std::size_t n) {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    return __libc_realloc(p, n);
+}
+extern "C" void* aligned_alloc(std::size_t a, std::size_t n) {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(a, n);
+}
+extern "C" int posix_memalign(void** out, std::size_t a, std::size_t n) {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    *out = __libc_memalign(a, n);
+    return *out ? 0 : 12;
+}
 
 namespace {
 

@@ -41,7 +41,8 @@ TEST_CASE("the redis client sends commands and reads every reply type", "[redis]
     cfg.port = server.port();
     cascade::redis::Client client(io.get_executor(), cfg);
     // Commands are built in named locals: g++ 12 miscompiles braced temporaries inside co_await.
-    std::string const binary("v\r\nwith binary \0 bytes", 24);
+    static constexpr char raw[] = "v\r\nwith binary \0 bytes";
+    std::string const binary(raw, sizeof raw - 1);
     std::vector<std::string> c_set{"SET", "k", binary}, c_get{"GET", "k"}, c_missing{"GET", "nope"},
         c_incr{"INCRBY", "counter", "5"}, c_bad{"NOSUCHCOMMAND"}, c_push{"RPUSH", "list", "a", "b"},
         c_range{"LRANGE", "list", "0", "-1"};

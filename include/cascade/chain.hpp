@@ -40,6 +40,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -163,6 +164,13 @@ public:
     static constexpr std::size_t fallible_count = infallible ? tier_count - 1 : tier_count;
 
 private:
+    // The last tier answers without suspending (a Template), rather than being a nested chain.
+    static constexpr bool terminal_is_sync =
+        std::is_same_v<decltype(std::declval<last_tier&>().attempt(std::declval<Request const&>(), std::declval<Context&>())), Completion>;
+
+public:
+
+private:
     template <std::size_t... I>
     static constexpr bool only_last_infallible(std::index_sequence<I...>) {
         return ((!detail::is_infallible_v<std::tuple_element_t<I, std::tuple<Tiers...>>>) && ...);
@@ -215,7 +223,7 @@ public:
         if constexpr (caching)
             return complete_cached(req);
         else
-            return drive(req, detail::now(), deadline_for(req), true, nullptr);
+            return run(req, detail::now());
     }
 
     /// @brief Asks the chain for an answer with any Asio completion token.
@@ -242,7 +250,7 @@ public:
     /// @brief The chain as a tier of another chain (see `FallibleTier` / `InfallibleTier`).
     auto attempt(Request const& req, Context& outer) {
         if constexpr (infallible) {
-            return drive(req, detail::now(), outer.deadline, false, &outer);
+            return drive(req, detail::now(), outer.deadline, &outer);
         } else {
             return as_outcome(req, outer);
         }
@@ -442,7 +450,7 @@ private:
             // The leader was cancelled by its own caller: this request still wants an answer.
         }
 
-        result_type r = co_await drive(req, start, deadline_for(req), true, nullptr);
+        result_type r = co_await run(req, start);
         if (auto const* c = answer_of(r); c && c->origin == Origin::tier) {
             if constexpr (std::is_same_v<decltype(cache.put(key, *c)), void>)
                 cache.put(key, *c);
@@ -463,179 +471,101 @@ private:
     // The pipeline. One coroutine frame per request (plus the tier's own), so that Asio's frame recycling
     // serves it without a heap allocation. `arm` guards a finite deadline with a timer; `outer` is set when
     // this chain runs as a tier of another chain (its deadline and trail are then the outer ones).
+    // The pipeline, with a timer guarding a finite deadline. Not a coroutine.
+    boost::asio::awaitable<result_type> run(Request const& req, Clock::time_point start) {
+        auto deadline = deadline_for(req);
+        if (deadline != Clock::time_point::max()) return guarded(req, start, deadline);
+        return drive(req, start, deadline, nullptr);
+    }
+
     boost::asio::awaitable<result_type> drive(Request const& req, Clock::time_point start, Clock::time_point deadline,
-                                              bool arm, Context* outer) {
+                                              Context* outer) {
+        // Asio recycles coroutine frames of up to about 1 KiB; a larger one costs a malloc per request (and
+        // evicts the tier's recycled frame too). So this frame holds only what must live across a
+        // suspension, the decisions live in the plain member functions below, and the answer, whichever
+        // tier gives it, is built in one place (`out`): g++ gives every temporary in a coroutine a slot.
         Context ctx;
         std::vector<Attempt> own_trail;
         ctx.trail = outer ? outer->trail : &own_trail;
         ctx.deadline = deadline;
-        ctx.classify_fn = [](void const* self, Observation const& o) {
-            return static_cast<classify_type const*>(self)->classify(o);
-        };
+        ctx.classify_fn = &classify_thunk;
         ctx.classify_self = &classify_;
-        if (arm && !outer && ctx.deadline != Clock::time_point::max()) co_return co_await guarded(req, start, ctx.deadline);
 
         // Set by the first failure; its detail stays empty here so the happy path allocates nothing.
-        Verdict last = verdict_of(Fault::unconfigured);
+        Verdict last;
+        last.fault = Fault::unconfigured;
         bool stop = false;
 
-        if constexpr (fallible_count > 0)
-        for (std::size_t i = 0; i < fallible_count && !stop; ++i) {
-            auto& st = shared_->states[i];
-            auto now = start;
-            std::uint64_t tried = 0;
-            bool probe = false;
-            bool first_pick = true;
-            while (!stop) {
-                // The first tier's first pick uses the start time: a clock read costs as much as a lock.
-                if (i > 0 || !first_pick) now = detail::now();
-                if (now >= ctx.deadline) {
-                    last = verdict_of(Fault::deadline_exceeded, "time budget spent before this tier");
-                    stop = true;
-                    break;
-                }
-                if constexpr (sharing) {
-                    // What other instances learned about this tier, before choosing a key.
-                    if (first_pick) {
-                        auto known = co_await shared_->state.pull(names_[i], key_ids_[i]);
-                        if (known) {
-                            std::lock_guard lock(shared_->mutex);
-                            if (known->circuit_until > std::chrono::system_clock::now()) st.merge_shared_circuit(to_steady(known->circuit_until));
-                            for (std::size_t k = 0; k < known->keys.size(); ++k)
-                                st.merge_shared_key(k, to_steady(known->keys[k].cool_until), known->keys[k].disabled,
-                                                    known->keys[k].tokens_used);
-                        }
-                    }
-                }
-                Admission adm;
+        for (std::size_t i = 0; i < tier_count; ++i) {
+            // After a cancellation or a spent budget only the infallible last tier still answers.
+            if (stop && !(infallible && i + 1 == tier_count)) {
+                if constexpr (!infallible) break;
+                continue;
+            }
+            bool const terminal = infallible && i + 1 == tier_count;
+            Visit visit;
+            visit.now = start;
+            for (;;) {
                 KeyPick pick;
-                if (first_pick && st.quiet() && cfg_.key_order != KeyOrder::least_recently_limited) {
-                    // Nothing restricts the tier: take the key its order names without the lock.
-                    std::size_t n = st.key_count();
-                    pick.key = cfg_.key_order == KeyOrder::round_robin
-                                   ? shared_->rotation.fetch_add(1, std::memory_order_relaxed) % n
-                                   : 0;
-                } else {
-                    std::lock_guard lock(shared_->mutex);
-                    if (first_pick) adm = st.admit(now);
-                    if (adm.allowed)
-                        pick = st.pick_key(now, static_cast<std::uint32_t>(req.estimated_tokens()), tried, cfg_.key_order,
-                                           first_pick && cfg_.key_order == KeyOrder::round_robin
-                                               ? shared_->rotation.fetch_add(1, std::memory_order_relaxed)
-                                               : 0);
-                    if (adm.allowed && !pick.key && adm.probe) st.on_failure(std::nullopt, verdict_of(Fault::cancelled), now, true);
-                }
-                if (first_pick) probe = adm.probe;
-                if (!adm.allowed) {
-                    last = verdict_of(Fault::circuit_open, adm.open_for.count() > 0
-                                                               ? "circuit open for " + std::to_string(adm.open_for.count()) + " ms"
-                                                               : std::string("circuit half-open, probe in flight"));
-                    record(ctx, i, no_key, last, {}, true);
-                    break;
-                }
-                if (!pick.key) {
-                    if (first_pick) {
-                        last = verdict_of(pick.why, pick.why == Fault::unconfigured ? "no key configured"
-                                                                                      : "every key is cooling down, disabled or over budget");
-                        record(ctx, i, no_key, last, {}, true);
+                if (!terminal) {
+                    if (i > 0 || !visit.first_pick) visit.now = detail::now();
+                    if constexpr (sharing) {
+                        if (visit.first_pick && visit.now < ctx.deadline) co_await pull_shared(i);
                     }
-                    break;
+                    pick = choose_key(i, req, visit, ctx, last, stop);
+                    if (!pick.key) break;
                 }
-                first_pick = false;
-                int const key = static_cast<int>(*pick.key);
-                if (*pick.key < 64) tried |= std::uint64_t{1} << *pick.key;
+                int const key = terminal ? no_key : static_cast<int>(*pick.key);
 
                 for (int retries = 0;; ++retries) {
                     ctx.key = key;
-                    auto t0 = retries == 0 ? now : detail::now();
-                    Verdict v;
-                    bool answered_but_refused = false;
-                    Usage refused_usage;
-                    double refused_cost = 0.0;
-                    // The outcome is built in place and, when accepted, returned from inside the try: a
-                    // Completion costs tens of nanoseconds a move, so it is moved as little as possible.
-                    // Anything thrown from here on is the tier's failure.
+                    auto t0 = retries == 0 ? visit.now : detail::now();
+                    bool refused = false;
+                    // After a cancellation Asio throws at every co_await; the infallible last tier must still
+                    // be reached, so for it that is switched off (and back on: it belongs to the caller too).
+                    bool rethrow = true;
+                    if (terminal) {
+                        rethrow = co_await boost::asio::this_coro::throw_if_cancelled();
+                        co_await boost::asio::this_coro::throw_if_cancelled(false);
+                    }
                     try {
-                        Outcome out = co_await dispatch(i, req, ctx);
+                        Outcome out = co_await next_outcome(terminal, i, req, ctx, start, own_trail, outer);
+                        if (terminal) co_await boost::asio::this_coro::throw_if_cancelled(rethrow);
+                        if (terminal) co_return std::move(*out);
                         if (out) {
-                            auto t1 = detail::now();
-                            Completion& got = *out;
-                            auto acc = accept_.accept(got, req);
-                            auto latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0);
-                            if (acc) {
-                                if (probe || st.success_changes_state()) {
-                                    std::lock_guard lock(shared_->mutex);
-                                    st.on_success(pick.key, pick.reserved_tokens, got.usage.total(), probe);
-                                }
-                                if (got.label.empty()) got.label = label(i, key);
-                                record_hit(i, key, got, latency);
-                                if constexpr (sharing) {
-                                    if (st.key_limits_tokens())
-                                        co_await shared_->state.push_tokens(names_[i], key_ids_[i][*pick.key], got.usage.total());
-                                }
-                                got.latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - start);
-                                if (!outer) got.trail = std::move(own_trail);
+                            if (take_answer(i, key, pick, visit.probe, *out, t0, start, req, ctx, last)) {
+                                if constexpr (sharing) co_await push_tokens(i, pick, out->usage.total());
+                                if (!outer) out->trail = std::move(own_trail);
                                 if constexpr (infallible)
-                                    co_return std::move(got);
+                                    co_return std::move(*out);
                                 else
-                                    co_return Result(std::move(got));
+                                    co_return Result(std::move(*out));
                             }
-                            // An answer that is not good enough still cost tokens: count them.
-                            v = verdict_of(acc.fault, std::string(acc.reason));
-                            answered_but_refused = true;
-                            refused_usage = got.usage;
-                            refused_cost = got.cost_usd;
+                            refused = true;
                         } else {
-                            v = out.error();
+                            last = out.error();
                         }
-                    } catch (boost::system::system_error const& e) {
-                        v = verdict_of(e.code() == boost::asio::error::operation_aborted ? Fault::cancelled : Fault::server_error,
-                                       detail::excerpt(std::string("tier threw: ") + e.what()));
-                    } catch (std::exception const& e) {
-                        v = verdict_of(Fault::server_error, detail::excerpt(std::string("tier threw: ") + e.what()));
                     } catch (...) {
-                        v = verdict_of(Fault::server_error, "tier threw a non-standard exception");
+                        last = verdict_from_exception();
                     }
-                    auto latency = since(t0);
-                    if (answered_but_refused) {
-                        record(ctx, i, key, v, latency, false, refused_usage, refused_cost);
-                    } else {
-                        auto cs = co_await boost::asio::this_coro::cancellation_state;
-                        if (cs.cancelled() != boost::asio::cancellation_type::none) v.fault = Fault::cancelled;
-                        if (v.fault == Fault::cancelled && Clock::now() >= ctx.deadline) v.fault = Fault::deadline_exceeded;
-                        record(ctx, i, key, v, latency, false);
+                    if (terminal) {
+                        co_await boost::asio::this_coro::throw_if_cancelled(rethrow);
+                        throw std::logic_error("cascade: the infallible last tier failed");  // bad_alloc at most
                     }
-                    last = std::move(v);
-                    std::optional<std::pair<Clock::time_point, bool>> key_news;
-                    std::optional<Clock::time_point> circuit_news;
-                    {
-                        std::lock_guard lock(shared_->mutex);
-                        st.on_failure(pick.key, last, detail::now(), probe);
-                        if (sharing && last.scope == Scope::key) key_news.emplace(st.key(*pick.key).cool_until, st.key(*pick.key).disabled);
-                        if (sharing && last.scope == Scope::provider) circuit_news = st.open_until();
-                    }
-                    if constexpr (sharing) {
-                        // Tell the other instances, so none of them pays a round trip to learn it again.
-                        if (key_news)
-                            co_await shared_->state.push_key(names_[i], key_ids_[i][*pick.key], to_system(key_news->first), key_news->second);
-                        if (circuit_news) co_await shared_->state.push_circuit(names_[i], to_system(*circuit_news));
-                    }
-                    probe = false;
+                    auto cs = co_await boost::asio::this_coro::cancellation_state;
+                    bool const cancelled = !refused && cs.cancelled() != boost::asio::cancellation_type::none;
+                    if constexpr (sharing)
+                        co_await push_news(i, pick, after_failure(i, key, pick, visit.probe, refused, cancelled, since(t0), ctx, last));
+                    else
+                        after_failure(i, key, pick, visit.probe, refused, cancelled, since(t0), ctx, last);
+                    visit.probe = false;
                     if (last.fault == Fault::cancelled || last.fault == Fault::deadline_exceeded) {
                         stop = true;
                         break;
                     }
-                    if (last.scope != Scope::attempt) break;
-                    RetryContext rc;
-                    rc.verdict = &last;
-                    rc.retries_done = retries;
-                    rc.remaining = ctx.remaining();
-                    rc.jitter = detail::jitter_unit();
-                    auto delay = retry_.next_delay(rc);
+                    auto delay = retry_delay(retries, ctx, last);
                     if (!delay) break;
-                    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, *delay);
-                    auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-                    if (ec) {
+                    if (!co_await backoff(*delay)) {
                         last = verdict_of(Clock::now() >= ctx.deadline ? Fault::deadline_exceeded : Fault::cancelled,
                                           "interrupted while backing off");
                         stop = true;
@@ -643,32 +573,226 @@ private:
                     }
                 }
                 // Only a key-scoped failure makes the next key worth trying.
-                if (!stop && last.scope != Scope::key) break;
+                if (stop || last.scope != Scope::key) break;
             }
         }
+        if constexpr (infallible)
+            throw std::logic_error("cascade: an infallible chain ended without its last tier");  // unreachable
+        else
+            co_return failure_of(last, own_trail, outer);
+    }
 
+    // The awaitable of tier `i`'s attempt, or of the infallible last tier's answer. Not a coroutine: it
+    // hands over the tier's own awaitable, adding no frame.
+    boost::asio::awaitable<Outcome> next_outcome(bool terminal, std::size_t i, Request const& req, Context& ctx,
+                                                 Clock::time_point start, std::vector<Attempt>& own_trail, Context* outer) {
         if constexpr (infallible) {
+            if (terminal || fallible_count == 0) return answer_last(req, ctx, start, own_trail, outer);
+        }
+        if constexpr (fallible_count > 0) {
+            return dispatch(i, req, ctx);
+        } else {
+            (void)terminal, (void)i, (void)req, (void)ctx, (void)start, (void)own_trail, (void)outer;
+            return {};  // unreachable: a chain has a fallible tier or ends in an infallible one
+        }
+    }
+
+    // The infallible last tier's answer, finished (label, stats, latency, trail).
+    boost::asio::awaitable<Outcome> answer_last(Request const& req, Context const& ctx, Clock::time_point start,
+                                                std::vector<Attempt>& own_trail, Context* outer)
+        requires infallible
+    {
+        if constexpr (terminal_is_sync) {
+            co_return Outcome(sync_answer_last(req, ctx, start, own_trail, outer));
+        } else {
             auto t0 = detail::now();
             Context tctx = ctx;
             tctx.key = no_key;
-            Completion c;
-            if constexpr (std::is_same_v<decltype(std::get<tier_count - 1>(tiers_).attempt(req, tctx)), Completion>) {
-                // No co_await here: after a cancellation Asio would throw instead of resuming.
-                c = std::get<tier_count - 1>(tiers_).attempt(req, tctx);
-            } else {
-                c = co_await run_terminal(req, tctx);
-            }
-            if (c.label.empty()) c.label = label(tier_count - 1, no_key);
-            record_hit(tier_count - 1, no_key, c, since(t0));
-            c.latency = since(start);
-            if (!outer) c.trail = std::move(own_trail);
-            co_return c;
-        } else {
-            Failure f;
-            f.code = make_error_code(last.fault);
-            if (!outer) f.trail = std::move(own_trail);
-            co_return Result(boost::system::in_place_error, std::move(f));
+            Completion c = co_await run_terminal(req, tctx);
+            co_return Outcome(finish_terminal(std::move(c), t0, start, own_trail, outer));
         }
+    }
+
+    Completion sync_answer_last(Request const& req, Context const& ctx, Clock::time_point start,
+                                std::vector<Attempt>& own_trail, Context* outer)
+        requires infallible
+    {
+        auto t0 = detail::now();
+        Context tctx = ctx;
+        tctx.key = no_key;
+        return finish_terminal(std::get<tier_count - 1>(tiers_).attempt(req, tctx), t0, start, own_trail, outer);
+    }
+
+    // Per-tier bookkeeping of one request.
+    struct Visit {
+        Clock::time_point now{};
+        std::uint64_t tried = 0;
+        bool probe = false;
+        bool first_pick = true;
+    };
+
+    static Verdict classify_thunk(void const* self, Observation const& o) {
+        return static_cast<classify_type const*>(self)->classify(o);
+    }
+
+    // The key to try next on tier `i`, or none (the tier is skipped or done; `last` says why).
+    KeyPick choose_key(std::size_t i, Request const& req, Visit& visit, Context& ctx, Verdict& last, bool& stop) {
+        KeyPick pick;
+        auto& st = shared_->states[i];
+        if (visit.now >= ctx.deadline) {
+            last = verdict_of(Fault::deadline_exceeded, "time budget spent before this tier");
+            stop = true;
+            return pick;
+        }
+        Admission adm;
+        if (visit.first_pick && st.quiet() && cfg_.key_order != KeyOrder::least_recently_limited) {
+            // Nothing restricts the tier: take the key its order names without the lock.
+            std::size_t n = st.key_count();
+            pick.key = cfg_.key_order == KeyOrder::round_robin ? shared_->rotation.fetch_add(1, std::memory_order_relaxed) % n : 0;
+        } else {
+            std::lock_guard lock(shared_->mutex);
+            if (visit.first_pick) adm = st.admit(visit.now);
+            if (adm.allowed)
+                pick = st.pick_key(visit.now, static_cast<std::uint32_t>(req.estimated_tokens()), visit.tried, cfg_.key_order,
+                                   visit.first_pick && cfg_.key_order == KeyOrder::round_robin
+                                       ? shared_->rotation.fetch_add(1, std::memory_order_relaxed)
+                                       : 0);
+            if (adm.allowed && !pick.key && adm.probe) st.on_failure(std::nullopt, verdict_of(Fault::cancelled), visit.now, true);
+        }
+        if (visit.first_pick) visit.probe = adm.probe;
+        if (!adm.allowed) {
+            last = verdict_of(Fault::circuit_open, adm.open_for.count() > 0
+                                                       ? "circuit open for " + std::to_string(adm.open_for.count()) + " ms"
+                                                       : std::string("circuit half-open, probe in flight"));
+            record(ctx, i, no_key, last, {}, true);
+            return pick;
+        }
+        if (!pick.key) {
+            if (visit.first_pick) {
+                last = verdict_of(pick.why, pick.why == Fault::unconfigured ? "no key configured"
+                                                                              : "every key is cooling down, disabled or over budget");
+                record(ctx, i, no_key, last, {}, true);
+            }
+            return pick;
+        }
+        visit.first_pick = false;
+        if (*pick.key < 64) visit.tried |= std::uint64_t{1} << *pick.key;
+        return pick;
+    }
+
+    // Judges an answer. Accepted: finishes it (label, stats, latency) and returns true. Refused: records
+    // it with its cost (it was paid for) and sets `last`.
+    bool take_answer(std::size_t i, int key, KeyPick const& pick, bool probe, Completion& got, Clock::time_point t0,
+                     Clock::time_point start, Request const& req, Context& ctx, Verdict& last) {
+        auto& st = shared_->states[i];
+        auto t1 = detail::now();
+        auto latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0);
+        auto acc = accept_.accept(got, req);
+        if (!acc) {
+            last = verdict_of(acc.fault, std::string(acc.reason));
+            record(ctx, i, key, last, latency, false, got.usage, got.cost_usd);
+            return false;
+        }
+        if (probe || st.success_changes_state()) {
+            std::lock_guard lock(shared_->mutex);
+            st.on_success(pick.key, pick.reserved_tokens, got.usage.total(), probe);
+        }
+        if (got.label.empty()) got.label = label(i, key);
+        record_hit(i, key, got, latency);
+        got.latency = std::chrono::duration_cast<std::chrono::microseconds>(t1 - start);
+        return true;
+    }
+
+    // A tier's exception as a verdict: operation_aborted is a cancellation, anything else a server error.
+    static Verdict verdict_from_exception() {
+        try {
+            throw;
+        } catch (boost::system::system_error const& e) {
+            return verdict_of(e.code() == boost::asio::error::operation_aborted ? Fault::cancelled : Fault::server_error,
+                              detail::excerpt(std::string("tier threw: ") + e.what()));
+        } catch (std::exception const& e) {
+            return verdict_of(Fault::server_error, detail::excerpt(std::string("tier threw: ") + e.what()));
+        } catch (...) {
+            return verdict_of(Fault::server_error, "tier threw a non-standard exception");
+        }
+    }
+
+    // What a failure taught, for other instances.
+    struct News {
+        std::optional<std::pair<Clock::time_point, bool>> key;
+        std::optional<Clock::time_point> circuit;
+    };
+
+    // Records a failed attempt and feeds its verdict to the tier's state.
+    News after_failure(std::size_t i, int key, KeyPick const& pick, bool probe, bool refused, bool cancelled,
+                       std::chrono::microseconds latency, Context& ctx, Verdict& last) {
+        if (!refused) {
+            if (cancelled) last.fault = Fault::cancelled;
+            if (last.fault == Fault::cancelled && Clock::now() >= ctx.deadline) last.fault = Fault::deadline_exceeded;
+            record(ctx, i, key, last, latency, false);
+        }
+        News news;
+        auto& st = shared_->states[i];
+        std::lock_guard lock(shared_->mutex);
+        st.on_failure(pick.key, last, detail::now(), probe);
+        if (sharing && last.scope == Scope::key) news.key.emplace(st.key(*pick.key).cool_until, st.key(*pick.key).disabled);
+        if (sharing && last.scope == Scope::provider) news.circuit = st.open_until();
+        return news;
+    }
+
+    // How long to wait before retrying the same key, if at all.
+    std::optional<std::chrono::milliseconds> retry_delay(int retries, Context const& ctx, Verdict const& last) const {
+        if (last.scope != Scope::attempt) return std::nullopt;
+        RetryContext rc;
+        rc.verdict = &last;
+        rc.retries_done = retries;
+        rc.remaining = ctx.remaining();
+        rc.jitter = detail::jitter_unit();
+        return retry_.next_delay(rc);
+    }
+
+    // Waits `delay`; false when the wait was cancelled (the caller, or the deadline).
+    boost::asio::awaitable<bool> backoff(std::chrono::milliseconds delay) {
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, delay);
+        auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_return !ec;
+    }
+
+    // What other instances learned about tier `i`, merged before choosing a key.
+    boost::asio::awaitable<void> pull_shared(std::size_t i) {
+        auto known = co_await shared_->state.pull(names_[i], key_ids_[i]);
+        if (!known) co_return;
+        auto& st = shared_->states[i];
+        std::lock_guard lock(shared_->mutex);
+        if (known->circuit_until > std::chrono::system_clock::now()) st.merge_shared_circuit(to_steady(known->circuit_until));
+        for (std::size_t k = 0; k < known->keys.size(); ++k)
+            st.merge_shared_key(k, to_steady(known->keys[k].cool_until), known->keys[k].disabled, known->keys[k].tokens_used);
+    }
+
+    // Tells the other instances what a failure taught, so none of them pays a round trip to learn it.
+    boost::asio::awaitable<void> push_news(std::size_t i, KeyPick const& pick, News news) {
+        if (news.key) co_await shared_->state.push_key(names_[i], key_ids_[i][*pick.key], to_system(news.key->first), news.key->second);
+        if (news.circuit) co_await shared_->state.push_circuit(names_[i], to_system(*news.circuit));
+    }
+
+    boost::asio::awaitable<void> push_tokens(std::size_t i, KeyPick const& pick, std::uint32_t tokens) {
+        if (shared_->states[i].key_limits_tokens()) co_await shared_->state.push_tokens(names_[i], key_ids_[i][*pick.key], tokens);
+    }
+
+    Completion finish_terminal(Completion c, Clock::time_point t0, Clock::time_point start, std::vector<Attempt>& own_trail,
+                               Context* outer) {
+        if (c.label.empty()) c.label = label(tier_count - 1, no_key);
+        record_hit(tier_count - 1, no_key, c, since(t0));
+        c.latency = since(start);
+        if (!outer) c.trail = std::move(own_trail);
+        return c;
+    }
+
+    Result failure_of(Verdict const& last, std::vector<Attempt>& own_trail, Context* outer) {
+        Failure f;
+        f.code = make_error_code(last.fault);
+        if (!outer) f.trail = std::move(own_trail);
+        return Result(boost::system::in_place_error, std::move(f));
     }
 
     // An asynchronous infallible last tier (a nested infallible chain). After a cancellation Asio throws
@@ -710,13 +834,13 @@ private:
 
     boost::asio::awaitable<void> fill(Request const& req, Clock::time_point start, Clock::time_point deadline,
                                       std::optional<result_type>& slot) {
-        slot.emplace(co_await drive(req, start, deadline, false, nullptr));
+        slot.emplace(co_await drive(req, start, deadline, nullptr));
     }
 
     boost::asio::awaitable<result_type> owned(Request req) { co_return co_await complete(req); }
 
     boost::asio::awaitable<Outcome> as_outcome(Request const& req, Context& outer) {
-        Result r = co_await drive(req, detail::now(), outer.deadline, false, &outer);
+        Result r = co_await drive(req, detail::now(), outer.deadline, &outer);
         if (r) co_return Outcome(std::move(*r));
         Verdict v;
         v.fault = static_cast<Fault>(r.error().code.value());
