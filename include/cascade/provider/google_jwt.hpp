@@ -3,6 +3,8 @@
 /// @brief Google service-account credentials: the key file, the RS256-signed JWT assertion and the
 /// token endpoint's answer, sans-io (OpenSSL for the signature).
 
+#include <cascade/core/config_error.hpp>
+
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -27,17 +29,7 @@
 
 namespace cascade::google {
 
-/// @brief A configuration error: what is wrong and where. Never holds key material.
-struct ConfigError {
-    ConfigError() = default;
-    explicit ConfigError(std::string m) : message(std::move(m)) {}
-    std::string message;
-};
-
-/// @brief `value()` on a result holding a ConfigError throws `std::invalid_argument` with its message.
-[[noreturn]] inline void throw_exception_from_error(ConfigError const& e, boost::source_location const& loc) {
-    boost::throw_exception(std::invalid_argument(e.message), loc);
-}
+using cascade::ConfigError;
 
 /// @brief The fields of a service-account JSON key file that signing needs.
 struct ServiceAccount {

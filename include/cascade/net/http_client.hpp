@@ -1,0 +1,323 @@
+#pragma once
+/// @file
+/// @brief `HttpClient`: HTTP/1.1 over TCP or TLS (Boost.Beast, OpenSSL) with a keep-alive pool per
+/// origin, connect and attempt timeouts, a response size limit and per-operation cancellation.
+
+#include <cascade/core/config_error.hpp>
+#include <cascade/core/verdict.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/system/result.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cascade::net {
+
+/// @brief Scheme, host and port of a base URL, and its path (`https://api.groq.com/openai/v1`).
+struct Origin {
+    bool tls = true;
+    std::string host;
+    std::uint16_t port = 443;
+    /// The URL's path without a trailing slash (`/openai/v1`), prefixed to every request target.
+    std::string base_path;
+
+    /// @brief Parses `http://` and `https://` URLs; a bad one is an error saying what and where.
+    static boost::system::result<Origin, ConfigError> parse(std::string_view url) {
+        Origin o;
+        std::string_view rest;
+        if (url.rfind("https://", 0) == 0) {
+            rest = url.substr(8);
+        } else if (url.rfind("http://", 0) == 0) {
+            o.tls = false;
+            o.port = 80;
+            rest = url.substr(7);
+        } else {
+            return ConfigError(std::string("URL '") + std::string(url) + "' must start with http:// or https://");
+        }
+        auto slash = rest.find('/');
+        std::string_view authority = rest.substr(0, slash);
+        std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+        if (authority.empty()) return ConfigError(std::string("URL '") + std::string(url) + "' has no host");
+        if (authority.find('@') != std::string_view::npos)
+            return ConfigError(std::string("URL '") + std::string(url) + "' carries credentials; give keys in the configuration");
+        std::string_view host = authority;
+        if (authority.front() == '[') {
+            auto close = authority.find(']');
+            if (close == std::string_view::npos) return ConfigError(std::string("URL '") + std::string(url) + "' has an unclosed [IPv6] host");
+            host = authority.substr(1, close - 1);
+            authority.remove_prefix(close + 1);
+            if (!authority.empty() && authority.front() != ':')
+                return ConfigError(std::string("URL '") + std::string(url) + "' has junk after the [IPv6] host");
+            if (!authority.empty()) authority.remove_prefix(1);
+            else authority = {};
+        } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            authority.remove_prefix(colon + 1);
+        } else {
+            authority = {};
+        }
+        if (!authority.empty()) {
+            unsigned port = 0;
+            for (char ch : authority) {
+                if (ch < '0' || ch > '9' || port > 65535) return ConfigError(std::string("URL '") + std::string(url) + "' has a bad port");
+                port = port * 10 + static_cast<unsigned>(ch - '0');
+            }
+            if (port == 0 || port > 65535) return ConfigError(std::string("URL '") + std::string(url) + "' has a bad port");
+            o.port = static_cast<std::uint16_t>(port);
+        }
+        if (host.empty()) return ConfigError(std::string("URL '") + std::string(url) + "' has no host");
+        o.host = std::string(host);
+        while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+        if (path.find_first_of("?#") != std::string_view::npos)
+            return ConfigError(std::string("URL '") + std::string(url) + "' must not carry a query or fragment");
+        o.base_path = std::string(path);
+        return o;
+    }
+
+    /// @brief `https://host:port`: what the connection pool keys on.
+    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + std::to_string(port); }
+};
+
+struct HttpRequest {
+    std::string method = "POST";
+    std::string target;
+    cascade::Headers headers;
+    std::string body;
+};
+
+struct HttpResponse {
+    int status = 0;
+    cascade::Headers headers;
+    std::string body;
+};
+
+/// @brief Transport settings; every member has a working default.
+struct ClientConfig {
+    /// Resolving and connecting (and the TLS handshake) of a new connection.
+    std::chrono::milliseconds connect_timeout{10'000};
+    /// One whole request: connect, write, read of the complete response. A chain's deadline shortens it.
+    std::chrono::milliseconds attempt_timeout{60'000};
+    /// Responses with a larger body fail with `http::error::body_limit`.
+    std::size_t max_body_bytes = 8u << 20;
+    /// Idle keep-alive connections kept per origin.
+    std::size_t max_idle_per_origin = 8;
+    /// Verify the server's certificate chain and host name (SNI is always sent). Turn off only for tests.
+    bool verify_peer = true;
+    /// PEM of extra certificate authorities to trust, besides the system store (tests, private gateways).
+    std::string extra_ca_pem;
+    std::string user_agent = "cascade/0.1";
+};
+
+/// @brief An HTTP/1.1 client with a keep-alive pool per origin. Thread-safe; share one per provider.
+///
+/// Errors are returned, never thrown: a timeout is `beast::error::timeout`; a body over the limit
+/// `http::error::body_limit`; a close in mid-response `http::error::partial_message` (or
+/// `http::error::end_of_stream` before any byte); certificate problems the SSL category's error;
+/// cancellation (through the awaiting coroutine's cancellation slot, which reaches the socket)
+/// `asio::error::operation_aborted`.
+class HttpClient {
+public:
+    HttpClient(boost::asio::any_io_executor ex, ClientConfig cfg)
+        : ex_(std::move(ex)), cfg_(std::move(cfg)), ssl_(boost::asio::ssl::context::tls_client) {
+        ssl_.set_default_verify_paths(ssl_error_);
+        if (!cfg_.extra_ca_pem.empty())
+            ssl_.add_certificate_authority(boost::asio::buffer(cfg_.extra_ca_pem), ssl_error_);
+        ssl_.set_verify_mode(cfg_.verify_peer ? boost::asio::ssl::verify_peer : boost::asio::ssl::verify_none);
+    }
+    HttpClient(HttpClient const&) = delete;
+    HttpClient& operator=(HttpClient const&) = delete;
+
+    ClientConfig const& config() const noexcept { return cfg_; }
+
+    /// @brief An error adding `extra_ca_pem` (a malformed PEM), if any: a configuration error.
+    boost::system::error_code tls_setup_error() const noexcept { return ssl_error_; }
+
+    /// @brief Connections opened so far (all origins).
+    std::size_t connections_opened() const {
+        std::lock_guard lock(mutex_);
+        return opened_;
+    }
+
+    /// @brief Sends `req` to `origin` and reads the whole response, within min(attempt timeout, deadline).
+    boost::asio::awaitable<boost::system::result<HttpResponse>> request(Origin const& origin, HttpRequest req,
+                                                                       std::chrono::steady_clock::time_point deadline =
+                                                                           std::chrono::steady_clock::time_point::max()) {
+        auto now = std::chrono::steady_clock::now();
+        auto attempt_end = now + cfg_.attempt_timeout;
+        if (deadline < attempt_end) attempt_end = deadline;
+        if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
+
+        boost::beast::http::request<boost::beast::http::string_body> msg;
+        msg.method_string(req.method);
+        msg.target(req.target.empty() ? std::string("/") : req.target);
+        msg.version(11);
+        msg.set(boost::beast::http::field::host, origin.host);
+        msg.set(boost::beast::http::field::user_agent, cfg_.user_agent);
+        for (auto const& h : req.headers) msg.set(h.name, h.value);
+        msg.body() = std::move(req.body);
+        msg.prepare_payload();
+        msg.keep_alive(true);
+
+        // A pooled connection may have been closed by the server while idle: if it fails before any
+        // byte of the answer arrives, the request goes once more on a fresh connection.
+        for (int round = 0; round < 2; ++round) {
+            auto conn = take(origin);
+            bool const reused = conn != nullptr;
+            if (!conn) {
+                auto made = co_await connect(origin, attempt_end);
+                if (!made) co_return made.error();
+                conn = std::move(*made);
+            }
+            conn->expires_at(attempt_end);
+            Exchange ex = co_await exchange(*conn, msg);
+            if (ex.error) {
+                if (reused && !ex.got_bytes && round == 0 && is_stale(ex.error)) continue;
+                co_return ex.error;
+            }
+            if (ex.keep_alive) give_back(origin, std::move(conn));
+            co_return std::move(ex.response);
+        }
+        co_return boost::system::error_code(boost::beast::http::error::end_of_stream);
+    }
+
+private:
+    // One connection, plain or TLS.
+    struct Conn {
+        std::unique_ptr<boost::beast::tcp_stream> plain;
+        std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
+        boost::beast::flat_buffer buffer;
+
+        boost::beast::tcp_stream& lowest() { return plain ? *plain : boost::beast::get_lowest_layer(*tls); }
+        void expires_at(std::chrono::steady_clock::time_point t) { lowest().expires_at(t); }
+    };
+
+    struct Exchange {
+        boost::system::error_code error;
+        bool got_bytes = false;
+        bool keep_alive = false;
+        HttpResponse response;
+    };
+
+    static bool is_stale(boost::system::error_code ec) {
+        return ec == boost::beast::http::error::end_of_stream || ec == boost::asio::error::connection_reset ||
+               ec == boost::asio::error::broken_pipe || ec == boost::asio::error::eof;
+    }
+
+    std::unique_ptr<Conn> take(Origin const& origin) {
+        std::lock_guard lock(mutex_);
+        auto it = idle_.find(origin.key());
+        if (it == idle_.end() || it->second.empty()) return nullptr;
+        auto c = std::move(it->second.back());
+        it->second.pop_back();
+        return c;
+    }
+
+    void give_back(Origin const& origin, std::unique_ptr<Conn> c) {
+        std::lock_guard lock(mutex_);
+        auto& v = idle_[origin.key()];
+        if (v.size() < cfg_.max_idle_per_origin) v.push_back(std::move(c));
+    }
+
+    boost::asio::awaitable<boost::system::result<std::unique_ptr<Conn>>> connect(Origin const& origin,
+                                                                                std::chrono::steady_clock::time_point attempt_end) {
+        using boost::asio::as_tuple;
+        using boost::asio::use_awaitable;
+        auto connect_end = std::chrono::steady_clock::now() + cfg_.connect_timeout;
+        if (attempt_end < connect_end) connect_end = attempt_end;
+        boost::asio::ip::tcp::resolver resolver(ex_);
+        auto [rec, eps] = co_await resolver.async_resolve(origin.host, std::to_string(origin.port), as_tuple(use_awaitable));
+        if (rec) co_return rec;
+        auto c = std::make_unique<Conn>();
+        if (origin.tls) {
+            c->tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(ex_, ssl_);
+            // SNI, and the name the certificate must carry.
+            if (!SSL_set_tlsext_host_name(c->tls->native_handle(), origin.host.c_str()))
+                co_return boost::system::error_code(static_cast<int>(::ERR_get_error()), boost::asio::error::get_ssl_category());
+            if (cfg_.verify_peer) c->tls->set_verify_callback(boost::asio::ssl::host_name_verification(origin.host));
+        } else {
+            c->plain = std::make_unique<boost::beast::tcp_stream>(ex_);
+        }
+        c->expires_at(connect_end);
+        auto [cec, ep] = co_await c->lowest().async_connect(eps, as_tuple(use_awaitable));
+        if (cec) co_return cec;
+        {
+            std::lock_guard lock(mutex_);
+            ++opened_;
+        }
+        if (c->tls) {
+            auto [hec] = co_await c->tls->async_handshake(boost::asio::ssl::stream_base::client, as_tuple(use_awaitable));
+            if (hec) co_return hec;
+        }
+        co_return std::move(c);
+    }
+
+    template <class Stream>
+    boost::asio::awaitable<Exchange> exchange_on(Stream& stream, boost::beast::flat_buffer& buffer,
+                                                 boost::beast::http::request<boost::beast::http::string_body> const& msg) {
+        using boost::asio::as_tuple;
+        using boost::asio::use_awaitable;
+        Exchange ex;
+        auto [wec, wn] = co_await boost::beast::http::async_write(stream, msg, as_tuple(use_awaitable));
+        if (wec) {
+            ex.error = wec;
+            co_return ex;
+        }
+        boost::beast::http::response_parser<boost::beast::http::string_body> parser;
+        parser.body_limit(cfg_.max_body_bytes);
+        auto [rec, rn] = co_await boost::beast::http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
+        ex.got_bytes = parser.got_some();
+        if (rec) {
+            ex.error = rec;
+            co_return ex;
+        }
+        auto& res = parser.get();
+        ex.keep_alive = res.keep_alive() && parser.is_done();
+        ex.response.status = static_cast<int>(res.result_int());
+        for (auto const& f : res) ex.response.headers.add(std::string(f.name_string()), std::string(f.value()));
+        ex.response.body = std::move(res.body());
+        co_return ex;
+    }
+
+    boost::asio::awaitable<Exchange> exchange(Conn& c, boost::beast::http::request<boost::beast::http::string_body> const& msg) {
+        if (c.tls) return exchange_on(*c.tls, c.buffer, msg);
+        return exchange_on(*c.plain, c.buffer, msg);
+    }
+
+    boost::asio::any_io_executor ex_;
+    ClientConfig cfg_;
+    boost::asio::ssl::context ssl_;
+    boost::system::error_code ssl_error_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_;
+    std::size_t opened_ = 0;
+};
+
+} // namespace cascade::net

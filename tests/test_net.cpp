@@ -1,0 +1,278 @@
+// The HTTP(S) transport against the loopback upstream: keep-alive, TLS verification, limits, timeouts,
+// mid-body closes and cancellation.
+
+#include <cascade/net/http_client.hpp>
+
+#include "support/loopback.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using cascade::net::HttpClient;
+using cascade::net::Origin;
+using cascade::test::Loopback;
+using cascade::test::Reply;
+
+namespace {
+cascade::net::HttpRequest post(std::string target, std::string body = "{}") {
+    cascade::net::HttpRequest r;
+    r.target = std::move(target);
+    r.body = std::move(body);
+    r.headers.add("content-type", "application/json");
+    return r;
+}
+Reply ok(std::string body = R"({"ok":true})") { return Reply{200, {{"content-type", "application/json"}}, std::move(body)}; }
+} // namespace
+
+TEST_CASE("a base URL parses into scheme, host, port and path; a bad one says what is wrong", "[net][url]") {
+    auto groq = Origin::parse("https://api.groq.com/openai/v1/");
+    REQUIRE(groq.has_value());
+    CHECK(groq->tls);
+    CHECK(groq->host == "api.groq.com");
+    CHECK(groq->port == 443);
+    CHECK(groq->base_path == "/openai/v1");
+    auto local = Origin::parse("http://127.0.0.1:11434/v1");
+    REQUIRE(local.has_value());
+    CHECK_FALSE(local->tls);
+    CHECK(local->port == 11434);
+    auto v6 = Origin::parse("http://[::1]:8000");
+    REQUIRE(v6.has_value());
+    CHECK(v6->host == "::1");
+    CHECK(v6->base_path.empty());
+    CHECK(Origin::parse("ftp://x").error().message == "URL 'ftp://x' must start with http:// or https://");
+    CHECK(Origin::parse("https://:443").error().message == "URL 'https://:443' has no host");
+    CHECK(Origin::parse("https://h:99999").error().message == "URL 'https://h:99999' has a bad port");
+    CHECK(Origin::parse("https://user:pw@h").error().message == "URL 'https://user:pw@h' carries credentials; give keys in the configuration");
+}
+
+TEST_CASE("a request reaches the upstream with its method, target, headers and body", "[net]") {
+    Loopback up;
+    up.otherwise("/v1/chat", ok(R"({"answer":42})"));
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto origin = Origin::parse(up.base_url("/v1")).value();
+    auto req = post(origin.base_path + "/chat", R"({"q":1})");
+    req.headers.add("authorization", "Bearer test-key");
+    auto r = cascade::test::run(io, client.request(origin, std::move(req)));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(r->body == R"({"answer":42})");
+    CHECK(r->headers.get("Content-Type") == "application/json");
+    auto seen = up.requests();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].method == "POST");
+    CHECK(seen[0].target == "/v1/chat");
+    CHECK(seen[0].body == R"({"q":1})");
+    CHECK(seen[0].key == "test-key");
+    CHECK(seen[0].headers.at("host") == "127.0.0.1");
+}
+
+TEST_CASE("50 sequential requests to one origin reuse one TCP connection", "[net][pool]") {
+    Loopback up;
+    up.otherwise("/", ok());
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto origin = Origin::parse(up.base_url()).value();
+    auto body = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 50; ++i) {
+            auto r = co_await client.request(origin, post("/x"));
+            REQUIRE(r.has_value());
+            CHECK(r->status == 200);
+        }
+    };
+    cascade::test::run(io, body());
+    CHECK(up.hits("/x") == 50);
+    CHECK(up.accepted_connections() == 1);
+    CHECK(client.connections_opened() == 1);
+}
+
+TEST_CASE("a connection the server closed while idle is replaced transparently", "[net][pool]") {
+    Loopback up;
+    up.queue("/", std::move(ok()).header("x", "1"));
+    Reply closing = ok();
+    closing.close_after = true;
+    up.queue("/", closing);
+    up.otherwise("/", ok());
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto origin = Origin::parse(up.base_url()).value();
+    auto body = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 4; ++i) {
+            auto r = co_await client.request(origin, post("/x"));
+            REQUIRE(r.has_value());
+        }
+    };
+    cascade::test::run(io, body());
+    CHECK(up.accepted_connections() == 2);
+}
+
+TEST_CASE("an untrusted certificate is refused by default and accepted once its CA is configured", "[net][tls]") {
+    Loopback up(cascade::test::make_test_pki());
+    up.otherwise("/", ok());
+    asio::io_context io;
+    auto origin = Origin::parse(up.base_url()).value();
+    HttpClient strict(io.get_executor(), {});
+    auto refused = cascade::test::run(io, strict.request(origin, post("/x")));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().category() == asio::error::get_ssl_category());
+    CHECK(up.hits("/x") == 0);
+
+    cascade::net::ClientConfig cfg;
+    cfg.extra_ca_pem = up.ca_pem();
+    HttpClient trusting(io.get_executor(), cfg);
+    auto accepted = cascade::test::run(io, trusting.request(origin, post("/x")));
+    REQUIRE(accepted.has_value());
+    CHECK(accepted->status == 200);
+    CHECK(up.hits("/x") == 1);
+}
+
+TEST_CASE("a certificate for another host name is refused even from a trusted CA", "[net][tls]") {
+    Loopback up(cascade::test::make_test_pki("DNS:api.example.com"));
+    up.otherwise("/", ok());
+    asio::io_context io;
+    cascade::net::ClientConfig cfg;
+    cfg.extra_ca_pem = up.ca_pem();
+    HttpClient client(io.get_executor(), cfg);
+    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(up.hits("/x") == 0);
+}
+
+TEST_CASE("a response larger than the limit fails with body_limit", "[net][limits]") {
+    Loopback up;
+    up.otherwise("/", ok(std::string(4096, 'x')));
+    asio::io_context io;
+    cascade::net::ClientConfig cfg;
+    cfg.max_body_bytes = 1024;
+    HttpClient client(io.get_executor(), cfg);
+    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == http::error::body_limit);
+}
+
+TEST_CASE("a server that hangs past the timeout fails with timeout", "[net][timeout]") {
+    Loopback up;
+    Reply hang;
+    hang.hang = true;
+    up.otherwise("/", hang);
+    asio::io_context io;
+    cascade::net::ClientConfig cfg;
+    cfg.attempt_timeout = 200ms;
+    HttpClient client(io.get_executor(), cfg);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == boost::beast::error::timeout);
+    CHECK(took >= 190ms);
+    CHECK(took < 2s);
+}
+
+TEST_CASE("the caller's deadline shortens the attempt timeout", "[net][timeout]") {
+    Loopback up;
+    up.otherwise("/", std::move(ok()).after(2s));
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x"), t0 + 150ms));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == boost::beast::error::timeout);
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+}
+
+TEST_CASE("a close in the middle of the body fails with partial_message", "[net][limits]") {
+    Loopback up;
+    Reply cut = ok(std::string(2000, 'y'));
+    cut.close_mid_body = true;
+    up.otherwise("/", cut);
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == http::error::partial_message);
+}
+
+TEST_CASE("a refused connection fails with connection_refused", "[net]") {
+    std::uint16_t port;
+    {
+        Loopback gone;
+        port = gone.port();
+    }
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto r = cascade::test::run(io, client.request(Origin::parse("http://127.0.0.1:" + std::to_string(port)).value(), post("/x")));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == asio::error::connection_refused);
+}
+
+TEST_CASE("a chunked body with pauses (keep-alive blank lines first) is read whole", "[net]") {
+    Loopback up;
+    Reply slow = ok();
+    slow.chunks = {{0ms, "\n"}, {30ms, "\n"}, {30ms, R"({"ok":true})"}};
+    up.otherwise("/", slow);
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    REQUIRE(r.has_value());
+    CHECK(r->body == "\n\n{\"ok\":true}");
+}
+
+TEST_CASE("cancellation through a cancellation slot reaches the socket in flight", "[net][cancel]") {
+    Loopback up;
+    Reply hang;
+    hang.hang = true;
+    up.otherwise("/", hang);
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto origin = Origin::parse(up.base_url()).value();
+    asio::cancellation_signal sig;
+    std::optional<boost::system::result<cascade::net::HttpResponse>> got;
+    auto t0 = std::chrono::steady_clock::now();
+    asio::co_spawn(io, client.request(origin, post("/x")),
+                   asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr, boost::system::result<cascade::net::HttpResponse> r) {
+                       got = std::move(r);
+                   }));
+    asio::steady_timer t(io, 100ms);
+    t.async_wait([&](boost::system::error_code) { sig.emit(asio::cancellation_type::terminal); });
+    io.run();
+    REQUIRE(got.has_value());
+    REQUIRE_FALSE(got->has_value());
+    CHECK(got->error() == asio::error::operation_aborted);
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+}
+
+TEST_CASE("many concurrent requests from two threads all complete", "[net][concurrency]") {
+    Loopback up;
+    up.otherwise("/", std::move(ok()).after(2ms));
+    asio::io_context io(2);
+    cascade::net::ClientConfig cfg;
+    cfg.max_idle_per_origin = 4;
+    HttpClient client(io.get_executor(), cfg);
+    auto origin = Origin::parse(up.base_url()).value();
+    std::atomic<int> ok_count{0};
+    auto worker = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 10; ++i) {
+            auto r = co_await client.request(origin, post("/x"));
+            if (r && r->status == 200) ++ok_count;
+        }
+    };
+    for (int w = 0; w < 16; ++w) asio::co_spawn(io, worker(), asio::detached);
+    std::thread second([&] { io.run(); });
+    io.run();
+    second.join();
+    CHECK(ok_count == 160);
+    CHECK(client.connections_opened() <= 16);
+}
