@@ -34,7 +34,7 @@ cascade::net::HttpRequest post(std::string target, std::string body = "{}") {
     r.headers.add("content-type", "application/json");
     return r;
 }
-Reply ok(std::string body = R"({"ok":true})") { return Reply{200, {{"content-type", "application/json"}}, std::move(body)}; }
+Reply ok(std::string body = R"({"ok":true})") { return cascade::test::reply(200, "application/json", std::move(body)); }
 } // namespace
 
 TEST_CASE("a base URL parses into scheme, host, port and path; a bad one says what is wrong", "[net][url]") {

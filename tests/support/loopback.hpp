@@ -65,6 +65,15 @@ struct Reply {
     }
 };
 
+// A reply with a status, a content type and a body.
+inline Reply reply(int status, std::string content_type, std::string body) {
+    Reply r;
+    r.status = status;
+    r.headers.emplace_back("content-type", std::move(content_type));
+    r.body = std::move(body);
+    return r;
+}
+
 // One request as the upstream saw it.
 struct Recorded {
     std::string method;
@@ -169,7 +178,7 @@ private:
                 best_keyed = keyed;
             }
         }
-        if (!best) return Reply{404, {{"content-type", "text/plain"}}, "no route\n"};
+        if (!best) return reply(404, "text/plain", "no route\n");
         if (!best->queued.empty()) {
             Reply r = std::move(best->queued.front());
             best->queued.pop_front();
@@ -177,7 +186,7 @@ private:
         }
         if (best->handler) return best->handler(rec);
         if (best->fallback) return *best->fallback;
-        return Reply{404, {{"content-type", "text/plain"}}, "route has nothing left\n"};
+        return reply(404, "text/plain", "route has nothing left\n");
     }
 
     boost::asio::awaitable<void> accept_loop() {
