@@ -1,0 +1,143 @@
+#pragma once
+/// @file
+/// @brief Parsing the durations providers send: Go `time.Duration` strings (`x-ratelimit-reset-*`),
+/// `retry-after` (seconds or an HTTP date), `retry-after-ms`, "try again in 5.289s" in messages.
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string_view>
+
+namespace cascade::detail {
+
+/// @brief A Go duration (`7.66s`, `2m59.56s`, `1h2m3s`, `172.799999ms`, `60.2ms`, `1ms`, `0s`, `500us`,
+/// `10ns`), rounded up to whole milliseconds (a positive duration is never 0 ms). Nothing for garbage.
+inline std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view s) {
+    if (s.empty()) return std::nullopt;
+    double total_ns = 0.0;
+    std::size_t i = 0;
+    bool any = false;
+    while (i < s.size()) {
+        std::size_t start = i;
+        while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+        if (i == start) return std::nullopt;
+        double value = 0.0, scale = 0.0;
+        bool dot = false;
+        for (std::size_t j = start; j < i; ++j) {
+            if (s[j] == '.') {
+                if (dot) return std::nullopt;
+                dot = true;
+                scale = 1.0;
+                continue;
+            }
+            int d = s[j] - '0';
+            if (dot) {
+                scale /= 10.0;
+                value += d * scale;
+            } else {
+                value = value * 10.0 + d;
+            }
+        }
+        double unit = 0.0;
+        auto rest = s.substr(i);
+        if (rest.rfind("ns", 0) == 0) { unit = 1.0; i += 2; }
+        else if (rest.rfind("us", 0) == 0) { unit = 1e3; i += 2; }
+        else if (rest.rfind("\xC2\xB5s", 0) == 0) { unit = 1e3; i += 3; }  // µs
+        else if (rest.rfind("ms", 0) == 0) { unit = 1e6; i += 2; }
+        else if (rest.rfind("s", 0) == 0) { unit = 1e9; i += 1; }
+        else if (rest.rfind("m", 0) == 0) { unit = 60e9; i += 1; }
+        else if (rest.rfind("h", 0) == 0) { unit = 3600e9; i += 1; }
+        else return std::nullopt;
+        total_ns += value * unit;
+        any = true;
+    }
+    if (!any || !std::isfinite(total_ns) || total_ns > 1e18) return std::nullopt;
+    // Whole nanoseconds first, so that 5.289 s is 5289 ms and not 5290 from a rounding error.
+    auto ns = static_cast<std::int64_t>(std::llround(total_ns));
+    return std::chrono::milliseconds((ns + 999'999) / 1'000'000);
+}
+
+/// @brief Seconds as an integer or a decimal (`30`, `1.5`), rounded up to milliseconds.
+inline std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    if (s.empty()) return std::nullopt;
+    double v = 0.0, scale = 0.0;
+    bool dot = false;
+    for (char ch : s) {
+        if (ch == '.') {
+            if (dot) return std::nullopt;
+            dot = true;
+            scale = 1.0;
+        } else if (ch >= '0' && ch <= '9') {
+            if (dot) {
+                scale /= 10.0;
+                v += (ch - '0') * scale;
+            } else {
+                v = v * 10.0 + (ch - '0');
+            }
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (v > 1e9) return std::nullopt;
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(v * 1000.0 - 1e-6)));
+}
+
+/// @brief An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a time point.
+inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) {
+    static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    if (s.size() != 29 || s[3] != ',' || s.substr(26) != "GMT") return std::nullopt;
+    auto num = [&](std::size_t pos, std::size_t len) -> int {
+        int v = 0;
+        for (std::size_t k = pos; k < pos + len; ++k) {
+            if (s[k] < '0' || s[k] > '9') return -1;
+            v = v * 10 + (s[k] - '0');
+        }
+        return v;
+    };
+    int day = num(5, 2), year = num(12, 4), hh = num(17, 2), mm = num(20, 2), ss = num(23, 2);
+    int month = -1;
+    for (int m = 0; m < 12; ++m)
+        if (s.substr(8, 3) == months[m]) month = m;
+    if (day < 1 || year < 1970 || hh < 0 || mm < 0 || ss < 0 || month < 0) return std::nullopt;
+    // Days from civil (Howard Hinnant's algorithm), no time zone involved.
+    int y = year - (month < 2);
+    int era = y / 400;
+    int yoe = y - era * 400;
+    int mp = (month + 10) % 12;  // month is 0-based here; March is 0 in the algorithm
+    int doy = (153 * mp + 2) / 5 + day - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long long days = static_cast<long long>(era) * 146097 + doe - 719468;
+    return std::chrono::system_clock::time_point(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss));
+}
+
+/// @brief A `retry-after` value: seconds, or an HTTP date (relative to `now`). A date in the past is 0.
+inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view v,
+                                                                  std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
+    if (auto secs = parse_seconds(v)) return secs;
+    if (auto when = parse_http_date(v)) {
+        if (*when <= now) return std::chrono::milliseconds(0);
+        return std::chrono::ceil<std::chrono::milliseconds>(*when - now);
+    }
+    return std::nullopt;
+}
+
+/// @brief The duration after "try again in " in a provider's message (`Please try again in 5.289s.`,
+/// `... in 1m47.5854s`).
+inline std::optional<std::chrono::milliseconds> parse_try_again_in(std::string_view message) {
+    constexpr std::string_view marker = "try again in ";
+    auto pos = message.find(marker);
+    if (pos == std::string_view::npos) return std::nullopt;
+    auto rest = message.substr(pos + marker.size());
+    std::size_t end = 0;
+    while (end < rest.size() && rest[end] != ' ' && rest[end] != ',') ++end;
+    auto token = rest.substr(0, end);
+    while (!token.empty() && token.back() == '.') token.remove_suffix(1);
+    return parse_go_duration(token);
+}
+
+} // namespace cascade::detail
