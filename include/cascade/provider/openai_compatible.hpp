@@ -1,0 +1,302 @@
+#pragma once
+/// @file
+/// @brief `OpenAICompatible`: a tier for any OpenAI-style chat-completions API, with a key pool; ready
+/// traits for Groq, DeepSeek, OpenRouter, Hugging Face's router, Ollama and vLLM.
+
+#include <cascade/cache/key.hpp>
+#include <cascade/core/completion.hpp>
+#include <cascade/core/request.hpp>
+#include <cascade/core/tier.hpp>
+#include <cascade/core/verdict.hpp>
+#include <cascade/net/http_client.hpp>
+#include <cascade/policy/circuit.hpp>
+#include <cascade/provider/keys.hpp>
+#include <cascade/provider/openai_wire.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cascade {
+
+/// @brief Run-time configuration of an OpenAI-compatible provider. Every deployment-specific value
+/// lives here (or in the environment), so one binary serves dev and prod.
+struct ProviderConfig {
+    /// Name in stats and the base of labels: `groq` gives `groq1`..`groqN` for a pool, `deepseek` alone.
+    std::string name;
+    /// Base URL, e.g. `https://api.groq.com/openai/v1`; the request goes to base URL + `path`.
+    std::string base_url;
+    std::string path = "/chat/completions";
+    std::string model;
+    /// The key pool, tried in the chain's key order. Never printed.
+    std::vector<Secret> keys;
+    /// Local servers (Ollama, vLLM) need no key; with `false` the tier has one keyless slot.
+    bool key_required = true;
+    /// Label attempts `name1`..`nameN` (a pool) rather than `name`.
+    bool number_labels = false;
+    /// USD per million input and output tokens; cost is computed from the response's usage.
+    Prices prices;
+    /// Per-key budgets (Groq free tier: 6,000 tokens and 30 requests a minute).
+    KeyLimits key_limits;
+    /// Sent with every request (e.g. OpenRouter's `HTTP-Referer`, `X-Title`).
+    Headers extra_headers;
+    /// Transport: timeouts, body limit, TLS.
+    net::ClientConfig http;
+};
+
+/// @brief A tier for an OpenAI-compatible chat-completions API.
+///
+/// Copies share one connection pool and configuration. The HTTP client is created on the first attempt,
+/// on the executor of the coroutine that makes it.
+class OpenAICompatible {
+public:
+    explicit OpenAICompatible(ProviderConfig cfg) : state_(std::make_shared<State>(std::move(cfg))) {}
+
+    std::string_view name() const noexcept { return state_->cfg.name; }
+    std::size_t key_count() const noexcept {
+        return state_->cfg.key_required ? state_->cfg.keys.size() : 1;
+    }
+    KeyLimits key_limits() const noexcept { return state_->cfg.key_limits; }
+    std::string label(int key) const {
+        if (!state_->cfg.number_labels || key < 0) return state_->cfg.name;
+        return state_->cfg.name + std::to_string(key + 1);
+    }
+    ProviderConfig const& config() const noexcept { return state_->cfg; }
+
+    /// @brief A stable, non-secret name of key `key` for shared state: the first 16 hex digits of its
+    /// SHA-256, so instances agree on it whatever order they list their keys in.
+    std::string key_id(int key) const {
+        if (key < 0 || static_cast<std::size_t>(key) >= state_->cfg.keys.size()) return std::to_string(key);
+        return sha256_hex(state_->cfg.keys[static_cast<std::size_t>(key)].reveal()).substr(0, 16);
+    }
+
+    /// @brief Connections opened so far by this provider's pool (for tests and metrics).
+    std::size_t connections_opened() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->client ? state_->client->connections_opened() : 0;
+    }
+
+    boost::asio::awaitable<Outcome> attempt(Request const& req, Context& ctx) {
+        auto state = state_;  // keeps the configuration alive across suspension
+        if (!state->origin) {
+            Verdict v;
+            v.fault = Fault::unconfigured;
+            v.detail = "bad base URL for " + state->cfg.name + ": " + state->origin_error;
+            co_return Outcome(boost::system::in_place_error, std::move(v));
+        }
+        auto client = state->client_for(co_await boost::asio::this_coro::executor);
+        if (auto tls = client->tls_setup_error()) {
+            Verdict v;
+            v.fault = Fault::unconfigured;
+            v.detail = "extra CA for " + state->cfg.name + " is not usable PEM: " + tls.message();
+            co_return Outcome(boost::system::in_place_error, std::move(v));
+        }
+
+        net::HttpRequest http;
+        http.method = "POST";
+        http.target = state->origin->base_path + state->cfg.path;
+        http.headers.add("content-type", "application/json");
+        http.headers.add("accept", "application/json");
+        if (state->cfg.key_required && ctx.key >= 0 && static_cast<std::size_t>(ctx.key) < state->cfg.keys.size())
+            http.headers.add("authorization", "Bearer " + std::string(state->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
+        for (auto const& h : state->cfg.extra_headers) http.headers.add(h.name, h.value);
+        http.body = openai::request_body(req, state->cfg.model);
+
+        auto res = co_await client->request(*state->origin, std::move(http), ctx.deadline);
+        if (!res) {
+            Observation obs;
+            obs.transport = res.error();
+            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+        }
+        auto const& resp = *res;
+        if (resp.status < 200 || resp.status >= 300) {
+            Observation obs;
+            obs.status = resp.status;
+            obs.headers = &resp.headers;
+            obs.body = resp.body;
+            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+        }
+        auto parsed = openai::parse_reply(resp.body);
+        if (!parsed) {
+            // A 2xx we cannot use: an error object inside it (OpenRouter), blank keep-alive lines and a
+            // close (DeepSeek), a truncated body. The classifier knows the shapes.
+            Observation obs;
+            obs.status = resp.status;
+            obs.headers = &resp.headers;
+            obs.body = resp.body;
+            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+        }
+        Completion c;
+        c.text = std::move(parsed->text);
+        c.model = parsed->model.empty() ? state->cfg.model : std::move(parsed->model);
+        c.finish_reason = std::move(parsed->finish_reason);
+        c.usage = parsed->usage;
+        c.cost_usd = state->cfg.prices.cost(c.usage);
+        c.label = label(ctx.key);
+        co_return Outcome(std::move(c));
+    }
+
+private:
+    struct State {
+        explicit State(ProviderConfig c) : cfg(std::move(c)) {
+                auto o = net::Origin::parse(cfg.base_url);
+            if (o) origin = std::move(*o);
+            else origin_error = o.error().message;
+        }
+
+        std::shared_ptr<net::HttpClient> client_for(boost::asio::any_io_executor ex) {
+            std::lock_guard lock(mutex);
+            if (!client) client = std::make_shared<net::HttpClient>(std::move(ex), cfg.http);
+            return client;
+        }
+
+        ProviderConfig cfg;
+        std::optional<net::Origin> origin;
+        std::string origin_error;
+        mutable std::mutex mutex;
+        std::shared_ptr<net::HttpClient> client;
+    };
+
+    std::shared_ptr<State> state_;
+};
+
+namespace detail {
+inline std::string env_or(char const* name, std::string fallback) {
+    char const* v = std::getenv(name);
+    return (v && *v) ? std::string(v) : std::move(fallback);
+}
+} // namespace detail
+
+/// @brief An OpenAI-compatible tier whose defaults come from `Traits` and whose keys (at most `MaxKeys`)
+/// and base URL come from the environment: `<PREFIX>_API_KEY_1..N`, `<PREFIX>_API_KEYS` (comma list) or
+/// `<PREFIX>_API_KEY`; `<PREFIX>_BASE_URL` and `<PREFIX>_MODEL` override the defaults.
+template <class Traits, std::size_t MaxKeys = 1>
+class BasicProvider : public OpenAICompatible {
+public:
+    /// @brief Configured from the environment; with no key the tier is skipped as `unconfigured`.
+    BasicProvider() : OpenAICompatible(from_env()) {}
+    /// @brief Configured explicitly (start from `BasicProvider::defaults()`).
+    explicit BasicProvider(ProviderConfig cfg) : OpenAICompatible(std::move(cfg)) {}
+
+    /// @brief The traits' defaults, with no keys.
+    static ProviderConfig defaults() {
+        ProviderConfig c = Traits::defaults();
+        c.number_labels = MaxKeys > 1;
+        return c;
+    }
+
+    static ProviderConfig from_env() {
+        ProviderConfig c = defaults();
+        std::string prefix(Traits::env_prefix);
+        c.base_url = detail::env_or((prefix + "_BASE_URL").c_str(), c.base_url);
+        c.model = detail::env_or((prefix + "_MODEL").c_str(), c.model);
+        if (c.key_required) {
+            c.keys = keys_from_env(prefix + "_API_KEY");
+            if (c.keys.size() > MaxKeys) c.keys.resize(MaxKeys);
+        }
+        return c;
+    }
+};
+
+/// Groq: `llama-3.3-70b-versatile` behind Cloudflare; free tier 6,000 tokens / 30 requests a minute a key.
+struct GroqTraits {
+    static constexpr std::string_view env_prefix = "GROQ";
+    static ProviderConfig defaults() {
+        ProviderConfig c;
+        c.name = "groq";
+        c.base_url = "https://api.groq.com/openai/v1";
+        c.model = "llama-3.3-70b-versatile";
+        c.prices = {0.59, 0.79};
+        c.key_limits.tokens_per_minute = 6000;
+        c.key_limits.requests_per_minute = 30;
+        return c;
+    }
+};
+
+/// DeepSeek: `deepseek-chat`, different infrastructure, cheap; no rate-limit headers.
+struct DeepSeekTraits {
+    static constexpr std::string_view env_prefix = "DEEPSEEK";
+    static ProviderConfig defaults() {
+        ProviderConfig c;
+        c.name = "deepseek";
+        c.base_url = "https://api.deepseek.com";
+        c.model = "deepseek-chat";
+        c.prices = {0.27, 1.10};
+        // DeepSeek may hold a non-streamed request in its queue for minutes, sending blank lines.
+        c.http.attempt_timeout = std::chrono::seconds(120);
+        return c;
+    }
+};
+
+/// OpenRouter: many models behind one key; errors may arrive inside a 200.
+struct OpenRouterTraits {
+    static constexpr std::string_view env_prefix = "OPENROUTER";
+    static ProviderConfig defaults() {
+        ProviderConfig c;
+        c.name = "openrouter";
+        c.base_url = "https://openrouter.ai/api/v1";
+        c.model = "meta-llama/llama-3.3-70b-instruct:free";
+        return c;
+    }
+};
+
+/// Hugging Face's inference router.
+struct HuggingFaceTraits {
+    static constexpr std::string_view env_prefix = "HF";
+    static ProviderConfig defaults() {
+        ProviderConfig c;
+        c.name = "huggingface";
+        c.base_url = "https://router.huggingface.co/v1";
+        c.model = "meta-llama/Llama-3.3-70B-Instruct";
+        return c;
+    }
+};
+
+/// Ollama on this machine: no key.
+struct OllamaTraits {
+    static constexpr std::string_view env_prefix = "OLLAMA";
+    static ProviderConfig defaults() {
+        ProviderConfig c;
+        c.name = "ollama";
+        c.base_url = "http://127.0.0.1:11434/v1";
+        c.model = "llama3.2";
+        c.key_required = false;
+        return c;
+    }
+};
+
+/// vLLM's OpenAI-compatible server: no key.
+struct VllmTraits {
+    static constexpr std::string_view env_prefix = "VLLM";
+    static ProviderConfig defaults() {
+        ProviderConfig c;
+        c.name = "vllm";
+        c.base_url = "http://127.0.0.1:8000/v1";
+        c.model = "meta-llama/Llama-3.3-70B-Instruct";
+        c.key_required = false;
+        return c;
+    }
+};
+
+/// @brief Groq with a pool of up to `N` keys, labelled `groq1`..`groqN`.
+template <std::size_t N = 5>
+using Groq = BasicProvider<GroqTraits, N>;
+using DeepSeek = BasicProvider<DeepSeekTraits, 1>;
+template <std::size_t N = 1>
+using OpenRouter = BasicProvider<OpenRouterTraits, N>;
+template <std::size_t N = 1>
+using HuggingFace = BasicProvider<HuggingFaceTraits, N>;
+using Ollama = BasicProvider<OllamaTraits, 1>;
+using Vllm = BasicProvider<VllmTraits, 1>;
+
+} // namespace cascade
