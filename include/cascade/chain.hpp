@@ -7,6 +7,7 @@
 #include <cascade/core/request.hpp>
 #include <cascade/core/tier.hpp>
 #include <cascade/core/verdict.hpp>
+#include <cascade/detail/flight.hpp>
 #include <cascade/policy/circuit.hpp>
 #include <cascade/cache/key.hpp>
 #include <cascade/policy/policies.hpp>
@@ -92,50 +93,6 @@ inline std::string excerpt(std::string_view s, std::size_t n = 160) {
     return std::string(s.substr(0, n));
 }
 
-// One upstream call shared by identical requests: the first request leads, later ones wait for its result.
-template <class Result>
-class Flight {
-public:
-    // Completes `token` once the leader has finished, on the token's executor (else `fallback`).
-    template <class Token>
-    auto async_wait(boost::asio::any_io_executor fallback, Token&& token) {
-        return boost::asio::async_initiate<Token, void()>(
-            [this](auto handler, boost::asio::any_io_executor fb) {
-                boost::asio::any_io_executor ex = boost::asio::get_associated_executor(handler, fb);
-                std::unique_lock lock(mutex_);
-                if (done_) {
-                    lock.unlock();
-                    boost::asio::post(ex, std::move(handler));
-                    return;
-                }
-                waiters_.emplace_back(std::move(ex), boost::asio::any_completion_handler<void()>(std::move(handler)));
-            },
-            token, std::move(fallback));
-    }
-
-    void finish(Result r, bool leader_cancelled) {
-        std::vector<std::pair<boost::asio::any_io_executor, boost::asio::any_completion_handler<void()>>> waiters;
-        {
-            std::lock_guard lock(mutex_);
-            result_.emplace(std::move(r));
-            leader_cancelled_ = leader_cancelled;
-            done_ = true;
-            waiters.swap(waiters_);
-        }
-        for (auto& [ex, h] : waiters) boost::asio::post(ex, std::move(h));
-    }
-
-    // Valid after the wait completed.
-    Result const& result() const { return *result_; }
-    bool leader_cancelled() const { return leader_cancelled_; }
-
-private:
-    std::mutex mutex_;
-    bool done_ = false;
-    bool leader_cancelled_ = false;
-    std::optional<Result> result_;
-    std::vector<std::pair<boost::asio::any_io_executor, boost::asio::any_completion_handler<void()>>> waiters_;
-};
 } // namespace detail
 
 /// @brief A fallback pipeline over `Tiers...`, tried in order inside one coroutine, with the policies of
