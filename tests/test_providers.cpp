@@ -309,3 +309,69 @@ TEST_CASE("smoke test against the real Groq and DeepSeek APIs, only when keys ar
     INFO(chain.observer().table());
     CHECK(c.label != "fallback-template");
 }
+
+// --- Streaming -----------------------------------------------------------------------------------------
+
+namespace {
+Reply groq_stream(std::vector<std::string> events) {
+    Reply r = cascade::test::reply(200, "text/event-stream", "");
+    r.headers.emplace_back("server", "cloudflare");
+    for (auto& e : events) r.chunks.emplace_back(std::chrono::milliseconds(5), std::move(e));
+    return r;
+}
+std::string const groq_last_chunk =
+    "data: {\"id\":\"chatcmpl-fb9dd2dd-8139-4d7b-8dd6-cd8c6f5de724\",\"object\":\"chat.completion.chunk\",\"created\":1739895917,\"model\":\"llama-3.3-70b-versatile\",\"system_fingerprint\":\"fp_0a4b7a8df3\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req_01jmcy1hwvfcxb6jj6fmxs95sz\",\"usage\":{\"queue_time\":0.902374807,\"prompt_tokens\":46,\"prompt_time\":0.005498424,\"completion_tokens\":84,\"completion_time\":0.305454545,\"total_tokens\":130,\"total_time\":0.310952969}}}\n\n";
+std::string delta(std::string const& text) {
+    return "data: {\"id\":\"chatcmpl-fb9dd2dd\",\"object\":\"chat.completion.chunk\",\"model\":\"llama-3.3-70b-versatile\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+           text + "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+}
+} // namespace
+
+TEST_CASE("a streamed Groq answer is assembled from its deltas, with usage from x_groq", "[providers][stream]") {
+    Loopback groq_up, deepseek_up;
+    auto cfg = groq_config(groq_up, 1);
+    cfg.stream = true;
+    groq_up.otherwise(groq_path, groq_stream({": keep-alive\n\n", delta("Hello"), delta(", world"), groq_last_chunk, "data: [DONE]\n\n"}));
+    asio::io_context io;
+    cascade::Chain<cascade::Groq<5>, cascade::Template> chain(io.get_executor(), cascade::Groq<5>(cfg), cascade::Template{});
+    auto req = cascade::Request::chat("sys", "p");
+    auto c = cascade::test::run(io, chain.complete(req));
+    CHECK(c.label == "groq1");
+    CHECK(c.text == "Hello, world");
+    CHECK(c.finish_reason == "stop");
+    CHECK(c.usage.prompt_tokens == 46);
+    CHECK(c.usage.completion_tokens == 84);
+    CHECK(groq_up.requests()[0].body.find("\"stream\":true") != std::string::npos);
+}
+
+TEST_CASE("an error event after a 200, or a stream cut before its end, moves the chain on", "[providers][stream]") {
+    Loopback groq_up, deepseek_up;
+    deepseek_up.otherwise(deepseek_path, wire::deepseek_ok("deepseek answer"));
+    auto cfg = groq_config(groq_up, 1);
+    cfg.stream = true;
+    asio::io_context io;
+    Seed chain(io.get_executor(), cascade::Groq<5>(cfg), cascade::DeepSeek(deepseek_config(deepseek_up)), cascade::Template{});
+    chain.retry_policy().max_retries = 0;
+    auto req = cascade::Request::chat("sys", "p");
+    SECTION("error event") {
+        groq_up.otherwise(groq_path, groq_stream({delta("Hel"), "data: {\"error\":{\"message\":\"Service Unavailable\",\"type\":\"internal_server_error\"}}\n\n"}));
+        auto c = cascade::test::run(io, chain.complete(req));
+        CHECK(c.label == "deepseek");
+        REQUIRE(c.trail.size() == 1);
+        CHECK(has_fault(c.trail[0], Fault::server_error));
+        CHECK(c.trail[0].detail == "Service Unavailable");
+    }
+    SECTION("cut before [DONE]") {
+        groq_up.otherwise(groq_path, groq_stream({delta("Hel"), delta("lo")}));
+        auto c = cascade::test::run(io, chain.complete(req));
+        CHECK(c.label == "deepseek");
+        REQUIRE(c.trail.size() == 1);
+        CHECK(has_fault(c.trail[0], Fault::network));
+    }
+    SECTION("an error status before the stream is classified as usual") {
+        groq_up.otherwise(groq_path, wire::cloudflare_1010());
+        auto c = cascade::test::run(io, chain.complete(req));
+        CHECK(c.label == "deepseek");
+        CHECK(has_fault(c.trail[0], Fault::blocked));
+    }
+}

@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
@@ -30,6 +31,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -175,16 +177,7 @@ public:
         if (deadline < attempt_end) attempt_end = deadline;
         if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
 
-        boost::beast::http::request<boost::beast::http::string_body> msg;
-        msg.method_string(req.method);
-        msg.target(req.target.empty() ? std::string("/") : req.target);
-        msg.version(11);
-        msg.set(boost::beast::http::field::host, origin.host);
-        msg.set(boost::beast::http::field::user_agent, cfg_.user_agent);
-        for (auto const& h : req.headers) msg.set(h.name, h.value);
-        msg.body() = std::move(req.body);
-        msg.prepare_payload();
-        msg.keep_alive(true);
+        auto msg = make_message(origin, std::move(req));
 
         // A pooled connection may have been closed by the server while idle: if it fails before any
         // byte of the answer arrives, the request goes once more on a fresh connection.
@@ -208,7 +201,77 @@ public:
         co_return boost::system::error_code(boost::beast::http::error::end_of_stream);
     }
 
+    /// @brief Like `request`, but a 2xx body is handed to `on_body(std::string_view)` piece by piece as it
+    /// arrives (for `text/event-stream`); the returned response then has an empty body. A non-2xx body is
+    /// read whole, as `request` does. The body limit applies to the whole stream.
+    template <class OnBody>
+    boost::asio::awaitable<boost::system::result<HttpResponse>> request_stream(Origin const& origin, HttpRequest req,
+                                                                              std::chrono::steady_clock::time_point deadline,
+                                                                              OnBody on_body) {
+        auto now = std::chrono::steady_clock::now();
+        auto attempt_end = now + cfg_.attempt_timeout;
+        if (deadline < attempt_end) attempt_end = deadline;
+        if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
+        auto msg = make_message(origin, std::move(req));
+        auto made = co_await connect(origin, attempt_end);  // a fresh connection: streams are long and rare
+        if (!made) co_return made.error();
+        auto conn = std::move(*made);
+        conn->expires_at(attempt_end);
+        // Two statements, not a conditional: g++ 12 mis-destroys temporaries of a co_await inside ?:.
+        if (conn->tls) {
+            auto r = co_await stream_on(*conn->tls, conn->buffer, msg, on_body);
+            co_return r;
+        }
+        auto r = co_await stream_on(*conn->plain, conn->buffer, msg, on_body);
+        co_return r;
+    }
+
 private:
+    boost::beast::http::request<boost::beast::http::string_body> make_message(Origin const& origin, HttpRequest req) const {
+        boost::beast::http::request<boost::beast::http::string_body> msg;
+        msg.method_string(req.method);
+        msg.target(req.target.empty() ? std::string("/") : req.target);
+        msg.version(11);
+        msg.set(boost::beast::http::field::host, origin.host);
+        msg.set(boost::beast::http::field::user_agent, cfg_.user_agent);
+        for (auto const& h : req.headers) msg.set(h.name, h.value);
+        msg.body() = std::move(req.body);
+        msg.prepare_payload();
+        msg.keep_alive(true);
+        return msg;
+    }
+
+    template <class Stream, class OnBody>
+    boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on(Stream& stream, boost::beast::flat_buffer& buffer,
+                                                                         boost::beast::http::request<boost::beast::http::string_body> const& msg,
+                                                                         OnBody& on_body) {
+        namespace http = boost::beast::http;
+        using boost::asio::as_tuple;
+        using boost::asio::use_awaitable;
+        auto [wec, wn] = co_await http::async_write(stream, msg, as_tuple(use_awaitable));
+        if (wec) co_return wec;
+        http::response_parser<http::buffer_body> parser;
+        parser.body_limit(cfg_.max_body_bytes);
+        auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
+        if (hec) co_return hec;
+        HttpResponse out;
+        out.status = static_cast<int>(parser.get().result_int());
+        for (auto const& f : parser.get()) out.headers.add(std::string(f.name_string()), std::string(f.value()));
+        bool const success = out.status >= 200 && out.status < 300;
+        std::array<char, 8192> piece{};
+        while (!parser.is_done()) {
+            parser.get().body().data = piece.data();
+            parser.get().body().size = piece.size();
+            auto [rec, rn] = co_await http::async_read_some(stream, buffer, parser, as_tuple(use_awaitable));
+            if (rec && rec != http::error::need_buffer) co_return rec;
+            std::size_t got = piece.size() - parser.get().body().size;
+            if (got == 0) continue;
+            if (success) on_body(std::string_view(piece.data(), got));
+            else out.body.append(piece.data(), got);
+        }
+        co_return out;
+    }
+
     // One connection, plain or TLS.
     struct Conn {
         std::unique_ptr<boost::beast::tcp_stream> plain;

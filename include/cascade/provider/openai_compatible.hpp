@@ -9,9 +9,11 @@
 #include <cascade/core/tier.hpp>
 #include <cascade/core/verdict.hpp>
 #include <cascade/net/http_client.hpp>
+#include <cascade/net/sse_parser.hpp>
 #include <cascade/policy/circuit.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_wire.hpp>
+#include <cascade/security/redact.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -52,6 +54,8 @@ struct ProviderConfig {
     Headers extra_headers;
     /// Transport: timeouts, body limit, TLS.
     net::ClientConfig http;
+    /// Ask for a server-sent-event stream and assemble it (errors after a 200 are then seen as such).
+    bool stream = false;
 };
 
 /// @brief A tier for an OpenAI-compatible chat-completions API.
@@ -110,7 +114,8 @@ public:
         if (state->cfg.key_required && ctx.key >= 0 && static_cast<std::size_t>(ctx.key) < state->cfg.keys.size())
             http.headers.add("authorization", "Bearer " + std::string(state->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
         for (auto const& h : state->cfg.extra_headers) http.headers.add(h.name, h.value);
-        http.body = openai::request_body(req, state->cfg.model);
+        http.body = openai::request_body(req, state->cfg.model, state->cfg.stream);
+        if (state->cfg.stream) co_return co_await streamed(state, client, std::move(http), ctx);
 
         auto res = co_await client->request(*state->origin, std::move(http), ctx.deadline);
         if (!res) {
@@ -147,6 +152,49 @@ public:
     }
 
 private:
+    struct State;
+
+    // A streamed completion: SSE events assembled into one answer; an error event mid-stream, or a
+    // stream cut before its end, is a failure like any other.
+    boost::asio::awaitable<Outcome> streamed(std::shared_ptr<State> state, std::shared_ptr<net::HttpClient> client,
+                                             net::HttpRequest http, Context& ctx) {
+        net::SseParser sse;
+        openai::StreamAssembler assembler;
+        auto sink = [&](std::string_view piece) {
+            sse.feed(piece, [&](net::SseEvent const& e) { assembler.on_data(e.data, e.error); });
+        };
+        auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, sink);
+        Observation obs;
+        if (!res) {
+            obs.transport = res.error();
+            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+        }
+        if (res->status < 200 || res->status >= 300) {
+            obs.status = res->status;
+            obs.headers = &res->headers;
+            obs.body = res->body;
+            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+        }
+        if (assembler.errored() || assembler.malformed() || !assembler.complete()) {
+            Verdict v;
+            v.http_status = res->status;
+            v.fault = assembler.errored() ? Fault::server_error : assembler.malformed() ? Fault::malformed_response : Fault::network;
+            v.retry_same = true;
+            v.detail = assembler.errored() ? redact(assembler.error_message()).substr(0, 200)
+                                           : std::string(assembler.malformed() ? "unreadable stream event" : "stream ended before [DONE]");
+            co_return Outcome(boost::system::in_place_error, std::move(v));
+        }
+        auto& r = assembler.reply();
+        Completion c;
+        c.text = std::move(r.text);
+        c.model = r.model.empty() ? state->cfg.model : std::move(r.model);
+        c.finish_reason = std::move(r.finish_reason);
+        c.usage = r.usage;
+        c.cost_usd = state->cfg.prices.cost(c.usage);
+        c.label = label(ctx.key);
+        co_return Outcome(std::move(c));
+    }
+
     struct State {
         explicit State(ProviderConfig c) : cfg(std::move(c)) {
                 auto o = net::Origin::parse(cfg.base_url);

@@ -125,5 +125,58 @@ inline boost::system::result<ChatReply, ParseError> parse_reply(std::string_view
     return r;
 }
 
+/// @brief Builds one reply from a streamed chat completion (SSE chunks with `choices[0].delta.content`;
+/// usage in the last chunk, or under `x_groq.usage` on Groq).
+class StreamAssembler {
+public:
+    /// @brief Feeds one event's data. Returns false once the stream reported an error.
+    bool on_data(std::string_view data, bool error_event) {
+        if (data == "[DONE]") {
+            done_ = true;
+            return true;
+        }
+        boost::system::error_code ec;
+        auto v = boost::json::parse(data, ec);
+        if (ec || !v.is_object()) {
+            malformed_ = true;
+            return true;
+        }
+        auto const& o = v.get_object();
+        if (error_event || (o.contains("error") && !o.at("error").is_null())) {
+            errored_ = true;
+            if (auto const* e = o.if_contains("error"); e && e->is_object()) {
+                if (auto const* m = e->get_object().if_contains("message"); m && m->is_string()) error_ = std::string(m->get_string());
+            }
+            if (error_.empty()) error_ = "an error occurred during streaming";
+            return false;
+        }
+        if (auto const* m = o.if_contains("model"); m && m->is_string()) reply_.model = std::string(m->get_string());
+        if (auto const* choices = o.if_contains("choices"); choices && choices->is_array() && !choices->get_array().empty()) {
+            if (auto const* choice = choices->get_array()[0].if_object()) {
+                if (auto const* delta = choice->if_contains("delta"); delta && delta->is_object())
+                    if (auto const* c = delta->get_object().if_contains("content"); c && c->is_string()) reply_.text += c->get_string();
+                if (auto const* fr = choice->if_contains("finish_reason"); fr && fr->is_string()) reply_.finish_reason = std::string(fr->get_string());
+            }
+        }
+        auto u = parse_usage(o);
+        if (u.total()) reply_.usage = u;
+        return true;
+    }
+
+    bool errored() const noexcept { return errored_; }
+    std::string const& error_message() const noexcept { return error_; }
+    /// A stream that stopped before `[DONE]` or a finish reason was cut.
+    bool complete() const noexcept { return done_ || !reply_.finish_reason.empty(); }
+    bool malformed() const noexcept { return malformed_; }
+    ChatReply& reply() noexcept { return reply_; }
+
+private:
+    ChatReply reply_;
+    std::string error_;
+    bool done_ = false;
+    bool errored_ = false;
+    bool malformed_ = false;
+};
+
 } // namespace openai
 } // namespace cascade
