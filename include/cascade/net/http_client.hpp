@@ -149,7 +149,8 @@ class HttpClient {
 public:
     HttpClient(boost::asio::any_io_executor ex, ClientConfig cfg)
         : ex_(std::move(ex)), cfg_(std::move(cfg)), ssl_(boost::asio::ssl::context::tls_client) {
-        ssl_.set_default_verify_paths(ssl_error_);
+        // A malformed extra CA is a configuration error, said at once; the system store (a hundred
+        // certificates to decode) is loaded on the first TLS connection only.
         if (!cfg_.extra_ca_pem.empty())
             ssl_.add_certificate_authority(boost::asio::buffer(cfg_.extra_ca_pem), ssl_error_);
         ssl_.set_verify_mode(cfg_.verify_peer ? boost::asio::ssl::verify_peer : boost::asio::ssl::verify_none);
@@ -320,6 +321,10 @@ private:
         if (rec) co_return rec;
         auto c = std::make_unique<Conn>();
         if (origin.tls) {
+            std::call_once(system_store_loaded_, [this] {
+                boost::system::error_code ignored;  // no system store: only extra_ca_pem is trusted
+                ssl_.set_default_verify_paths(ignored);
+            });
             c->tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(ex_, ssl_);
             // SNI, and the name the certificate must carry.
             if (!SSL_set_tlsext_host_name(c->tls->native_handle(), origin.host.c_str()))
@@ -378,6 +383,7 @@ private:
     ClientConfig cfg_;
     boost::asio::ssl::context ssl_;
     boost::system::error_code ssl_error_;
+    std::once_flag system_store_loaded_;
     mutable std::mutex mutex_;
     std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_;
     std::size_t opened_ = 0;
