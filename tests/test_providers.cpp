@@ -12,8 +12,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <sstream>
+#include <unistd.h>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -241,7 +247,29 @@ TEST_CASE("a failing run never shows a key: not in the trail, the failure messag
     asio::io_context io;
     cascade::Chain<cascade::DeepSeek> chain(io.get_executor(), cascade::DeepSeek(cfg));
     auto req = cascade::Request::chat("sys", "p");
+    // Everything the process writes to stdout and stderr during the run goes to a file we search too.
+    std::string captured_path = "/tmp/cascade-secret-capture-" + std::to_string(::getpid());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    int saved_out = ::dup(1), saved_err = ::dup(2);
+    int capture = ::open(captured_path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    ::dup2(capture, 1);
+    ::dup2(capture, 2);
     auto r = cascade::test::run(io, chain.complete(req));
+    std::cout << chain.observer() << std::flush;
+    if (!r) std::cerr << r.error().message() << std::endl;
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::dup2(saved_out, 1);
+    ::dup2(saved_err, 2);
+    ::close(saved_out);
+    ::close(saved_err);
+    ::close(capture);
+    std::ifstream captured_file(captured_path);
+    std::string captured((std::istreambuf_iterator<char>(captured_file)), std::istreambuf_iterator<char>());
+    std::remove(captured_path.c_str());
+    CHECK(captured.find("deepseek") != std::string::npos);  // the capture did record the run
+    CHECK(captured.find("SECRET") == std::string::npos);
     REQUIRE_FALSE(r.has_value());
     std::ostringstream everything;
     everything << r.error().message() << "\n" << chain.observer().table() << "\n" << cfg.keys[0] << "\n";

@@ -10,6 +10,8 @@
 
 #include <cascade/core/request.hpp>
 
+#include <cascade/detail/episodes.hpp>
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -49,13 +51,7 @@ inline std::string sha256_hex(std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out(len * 2, '0');
-    for (unsigned int i = 0; i < len; ++i) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    return out;
+    return detail::to_hex(md, len);
 }
 
 /// @brief The cache key of a request: 64 lowercase hex characters.

@@ -5,6 +5,7 @@
 /// Link hiredis (`-lhiredis`) to use it.
 
 #include <cascade/core/completion.hpp>
+#include <cascade/detail/episodes.hpp>
 #include <cascade/net/redis.hpp>
 
 #include <boost/json/object.hpp>
@@ -51,6 +52,8 @@ public:
         if (cfg.server.command_timeout.count() <= 0) return "redis cache: server.command_timeout must be positive";
         auto st = std::make_shared<State>();
         st->client = std::make_shared<redis::Client>(std::move(ex), cfg.server);
+        st->episodes = std::make_unique<detail::Episodes>(
+            "redis cache " + cfg.server.host + ":" + std::to_string(cfg.server.port), cfg.log);
         st->cfg = std::move(cfg);
         std::lock_guard lock(mutex_);
         state_ = std::move(st);
@@ -63,10 +66,10 @@ public:
         std::vector<std::string> args{"GET", st->cfg.key_prefix + key};  // named: see GCC PR 100611
         auto r = co_await st->client->command(std::move(args));
         if (!r || r->type == redis::Reply::Type::error) {
-            st->failed(r ? r->str : r.error().message(), "read");
+            st->episodes->failed("read", r ? r->str : r.error().message());
             co_return std::nullopt;
         }
-        st->succeeded();
+        st->episodes->succeeded();
         if (r->type != redis::Reply::Type::string) co_return std::nullopt;
         co_return decode(r->str);
     }
@@ -77,15 +80,15 @@ public:
         std::vector<std::string> args{"SET", st->cfg.key_prefix + key, encode(c), "EX", std::to_string(st->cfg.ttl.count())};
         auto r = co_await st->client->command(std::move(args));
         if (!r || r->type == redis::Reply::Type::error)
-            st->failed(r ? r->str : r.error().message(), "write");
+            st->episodes->failed("write", r ? r->str : r.error().message());
         else
-            st->succeeded();
+            st->episodes->succeeded();
     }
 
     /// @brief Failed operations so far (each a miss or a lost write).
     std::uint64_t errors() const {
         auto st = state();
-        return st ? st->errors.load() : 0;
+        return st ? st->episodes->errors() : 0;
     }
 
     static std::string encode(Completion const& c) {
@@ -128,25 +131,7 @@ private:
     struct State {
         std::shared_ptr<redis::Client> client;
         RedisCacheConfig cfg;
-        std::atomic<std::uint64_t> errors{0};
-        std::atomic<bool> failing{false};
-
-        void failed(std::string const& why, char const* what) {
-            ++errors;
-            if (!failing.exchange(true))
-                log("cascade: redis cache " + cfg.server.host + ":" + std::to_string(cfg.server.port) + " failed to " + what +
-                    " (" + why + "); serving without it until it recovers");
-        }
-        void succeeded() {
-            if (failing.exchange(false))
-                log("cascade: redis cache " + cfg.server.host + ":" + std::to_string(cfg.server.port) + " works again");
-        }
-        void log(std::string const& line) const {
-            if (cfg.log)
-                cfg.log(line);
-            else
-                std::fprintf(stderr, "%s\n", line.c_str());
-        }
+        std::unique_ptr<detail::Episodes> episodes;
     };
 
     std::shared_ptr<State> state() const {

@@ -9,6 +9,7 @@
 /// - `<tier>:key:<id>:tokens:<minute>` = tokens used in that minute (INCRBY, expires after two minutes).
 /// Link hiredis (`-lhiredis`) to use it.
 
+#include <cascade/detail/episodes.hpp>
 #include <cascade/net/redis.hpp>
 #include <cascade/policy/shared_state.hpp>
 
@@ -47,6 +48,8 @@ public:
         if (cfg.server.port == 0) return "redis state: server.port is 0";
         auto st = std::make_shared<State>();
         st->client = std::make_shared<redis::Client>(std::move(ex), cfg.server);
+        st->episodes = std::make_unique<detail::Episodes>(
+            "redis state " + cfg.server.host + ":" + std::to_string(cfg.server.port), cfg.log);
         st->cfg = std::move(cfg);
         std::lock_guard lock(mutex_);
         state_ = std::move(st);
@@ -64,10 +67,10 @@ public:
         }
         auto r = co_await st->client->command(std::move(args));
         if (!r || r->type != redis::Reply::Type::array || r->elements.size() != 1 + 2 * ids.size()) {
-            st->failed(r ? (r->type == redis::Reply::Type::error ? r->str : std::string("unexpected reply")) : r.error().message());
+            st->episodes->failed("read", r ? (r->type == redis::Reply::Type::error ? r->str : std::string("unexpected reply")) : r.error().message());
             co_return std::nullopt;
         }
-        st->succeeded();
+        st->episodes->succeeded();
         SharedTierState out;
         out.circuit_until = time_of(r->elements[0]);
         for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -119,7 +122,7 @@ public:
 
     std::uint64_t errors() const {
         auto st = state();
-        return st ? st->errors.load() : 0;
+        return st ? st->episodes->errors() : 0;
     }
 
 private:
@@ -134,35 +137,18 @@ private:
     struct State {
         std::shared_ptr<redis::Client> client;
         RedisStateConfig cfg;
-        std::atomic<std::uint64_t> errors{0};
-        std::atomic<bool> failing{false};
+        std::unique_ptr<detail::Episodes> episodes;
 
         std::string key(std::string const& tier, std::string const& rest) const { return cfg.key_prefix + tier + ":" + rest; }
 
         boost::asio::awaitable<bool> run(std::vector<std::string> args) {
             auto r = co_await client->command(std::move(args));
             if (!r || r->type == redis::Reply::Type::error) {
-                failed(r ? r->str : r.error().message());
+                episodes->failed("write", r ? r->str : r.error().message());
                 co_return false;
             }
-            succeeded();
+            episodes->succeeded();
             co_return true;
-        }
-        void failed(std::string const& why) {
-            ++errors;
-            if (!failing.exchange(true))
-                log("cascade: redis state " + cfg.server.host + ":" + std::to_string(cfg.server.port) + " failed (" + why +
-                    "); instances learn on their own until it recovers");
-        }
-        void succeeded() {
-            if (failing.exchange(false))
-                log("cascade: redis state " + cfg.server.host + ":" + std::to_string(cfg.server.port) + " works again");
-        }
-        void log(std::string const& line) const {
-            if (cfg.log)
-                cfg.log(line);
-            else
-                std::fprintf(stderr, "%s\n", line.c_str());
         }
     };
 

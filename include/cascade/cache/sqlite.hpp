@@ -6,6 +6,7 @@
 /// Link SQLite (`SQLite::SQLite3` from CMake's FindSQLite3) to use it.
 
 #include <cascade/core/completion.hpp>
+#include <cascade/detail/episodes.hpp>
 
 #include <sqlite3.h>
 
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -74,6 +76,7 @@ public:
             return err;
         }
         path_ = path;
+        episodes_ = std::make_unique<detail::Episodes>("sqlite cache '" + path + "'", cfg_.log);
         purge_locked(clock::now());
         return {};
     }
@@ -155,7 +158,7 @@ public:
     /// @brief Failed operations so far (each a miss or a lost write).
     std::uint64_t errors() const {
         std::lock_guard lock(mutex_);
-        return errors_;
+        return episodes_ ? episodes_->errors() : 0;
     }
 
 private:
@@ -181,26 +184,10 @@ private:
 
     // Counts failures; logs once when an episode of failures starts and once when it ends.
     void note(bool ok, char const* what) {
-        if (ok) {
-            if (failing_) {
-                failing_ = false;
-                log("cascade: sqlite cache '" + path_ + "' works again");
-            }
-            return;
-        }
-        ++errors_;
-        if (!failing_) {
-            failing_ = true;
-            log(std::string("cascade: sqlite cache '") + path_ + "' failed to " + what + ": " + sqlite3_errmsg(db_) +
-                "; serving without it until it recovers");
-        }
-    }
-
-    void log(std::string const& line) {
-        if (cfg_.log)
-            cfg_.log(line);
+        if (ok)
+            episodes_->succeeded();
         else
-            std::fprintf(stderr, "%s\n", line.c_str());
+            episodes_->failed(what, db_ ? sqlite3_errmsg(db_) : "closed");
     }
 
     void close_locked() {
@@ -212,9 +199,8 @@ private:
     sqlite3* db_ = nullptr;
     SqliteCacheConfig cfg_;
     std::string path_;
-    std::uint64_t errors_ = 0;
+    std::unique_ptr<detail::Episodes> episodes_;
     std::uint64_t puts_ = 0;
-    bool failing_ = false;
 };
 
 } // namespace cascade

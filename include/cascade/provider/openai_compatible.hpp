@@ -13,6 +13,7 @@
 #include <cascade/policy/circuit.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_wire.hpp>
+#include <cascade/provider/verdicts.hpp>
 #include <cascade/security/redact.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -118,28 +119,15 @@ public:
         if (state->cfg.stream) co_return co_await streamed(state, client, std::move(http), ctx);
 
         auto res = co_await client->request(*state->origin, std::move(http), ctx.deadline);
-        if (!res) {
-            Observation obs;
-            obs.transport = res.error();
-            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
-        }
+        if (!res) co_return Outcome(boost::system::in_place_error, detail::transport_verdict(res.error(), ctx));
         auto const& resp = *res;
-        if (resp.status < 200 || resp.status >= 300) {
-            Observation obs;
-            obs.status = resp.status;
-            obs.headers = &resp.headers;
-            obs.body = resp.body;
-            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
-        }
+        if (resp.status < 200 || resp.status >= 300)
+            co_return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
         auto parsed = openai::parse_reply(resp.body);
         if (!parsed) {
             // A 2xx we cannot use: an error object inside it (OpenRouter), blank keep-alive lines and a
             // close (DeepSeek), a truncated body. The classifier knows the shapes.
-            Observation obs;
-            obs.status = resp.status;
-            obs.headers = &resp.headers;
-            obs.body = resp.body;
-            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+            co_return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
         }
         Completion c;
         c.text = std::move(parsed->text);
@@ -164,17 +152,9 @@ private:
             sse.feed(piece, [&](net::SseEvent const& e) { assembler.on_data(e.data, e.error); });
         };
         auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, sink);
-        Observation obs;
-        if (!res) {
-            obs.transport = res.error();
-            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
-        }
-        if (res->status < 200 || res->status >= 300) {
-            obs.status = res->status;
-            obs.headers = &res->headers;
-            obs.body = res->body;
-            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
-        }
+        if (!res) co_return Outcome(boost::system::in_place_error, detail::transport_verdict(res.error(), ctx));
+        if (res->status < 200 || res->status >= 300)
+            co_return Outcome(boost::system::in_place_error, detail::response_verdict(*res, ctx));
         if (assembler.errored() || assembler.malformed() || !assembler.complete()) {
             Verdict v;
             v.http_status = res->status;

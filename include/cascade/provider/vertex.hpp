@@ -14,6 +14,7 @@
 #include <cascade/provider/google_jwt.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_wire.hpp>
+#include <cascade/provider/verdicts.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -134,11 +135,7 @@ private:
         req.headers.add("content-type", "application/x-www-form-urlencoded");
         req.body = token_request_body(*jwt);
         auto res = co_await client->request(st->origin, std::move(req), ctx.deadline);
-        if (!res) {
-            Observation o;
-            o.transport = res.error();
-            co_return R(boost::system::in_place_error, ctx.classify(o));
-        }
+        if (!res) co_return R(boost::system::in_place_error, cascade::detail::transport_verdict(res.error(), ctx));
         auto tok = parse_token_response(res->body);
         if (res->status != 200 || !tok) {
             Verdict v;
@@ -166,19 +163,11 @@ namespace detail {
 // prompt) are rejections that move the chain on; MAX_TOKENS is kept, marked by its finish reason.
 inline Outcome gemini_outcome(net::HttpResponse const& resp, Context& ctx, std::string label, std::string const& model, Prices prices) {
     if (resp.status < 200 || resp.status >= 300) {
-        Observation o;
-        o.status = resp.status;
-        o.headers = &resp.headers;
-        o.body = resp.body;
-        return Outcome(boost::system::in_place_error, ctx.classify(o));
+        return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
     }
     auto parsed = gemini::parse_reply(resp.body);
     if (!parsed) {
-        Observation o;
-        o.status = resp.status;
-        o.headers = &resp.headers;
-        o.body = resp.body;
-        return Outcome(boost::system::in_place_error, ctx.classify(o));
+        return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
     }
     if (parsed->prompt_blocked || gemini::is_refusal(parsed->finish_reason)) {
         Verdict v;
@@ -278,9 +267,7 @@ public:
         auto client = st->client_for(co_await boost::asio::this_coro::executor);
         auto res = co_await client->request(*origin, std::move(http), ctx.deadline);
         if (!res) {
-            Observation o;
-            o.transport = res.error();
-            co_return Outcome(boost::system::in_place_error, rest_region(ctx.classify(o), cfg));
+            co_return Outcome(boost::system::in_place_error, rest_region(detail::transport_verdict(res.error(), ctx), cfg));
         }
         if (res->status == 401) st->tokens.invalidate();
         auto out = detail::gemini_outcome(*res, ctx, label(ctx.key), cfg.model, cfg.prices);
@@ -385,9 +372,7 @@ public:
         }
         auto res = co_await client->request(*st->origin, std::move(http), ctx.deadline);
         if (!res) {
-            Observation o;
-            o.transport = res.error();
-            co_return Outcome(boost::system::in_place_error, ctx.classify(o));
+            co_return Outcome(boost::system::in_place_error, detail::transport_verdict(res.error(), ctx));
         }
         co_return detail::gemini_outcome(*res, ctx, label(ctx.key), st->cfg.model, st->cfg.prices);
     }

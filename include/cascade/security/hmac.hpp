@@ -2,6 +2,8 @@
 /// @file
 /// @brief Report URLs signed with HMAC-SHA256, valid until they expire.
 
+#include <cascade/detail/episodes.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -32,13 +34,7 @@ inline std::string hmac_sha256_hex(std::string_view secret, std::string_view dat
     unsigned int len = 0;
     HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<unsigned char const*>(data.data()),
          data.size(), md, &len);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out(len * 2, '0');
-    for (unsigned int i = 0; i < len; ++i) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    return out;
+    return detail::to_hex(md, len);
 }
 } // namespace detail
 
