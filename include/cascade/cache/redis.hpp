@@ -46,10 +46,8 @@ public:
 
     /// @brief Points the cache at a server. Returns an empty string, or what is wrong with `cfg`.
     std::string configure(boost::asio::any_io_executor ex, RedisCacheConfig cfg) {
-        if (cfg.server.host.empty()) return "redis cache: server.host is empty";
-        if (cfg.server.port == 0) return "redis cache: server.port is 0";
+        if (auto err = redis::check(cfg.server, "redis cache"); !err.empty()) return err;
         if (cfg.ttl.count() <= 0) return "redis cache: ttl must be positive";
-        if (cfg.server.command_timeout.count() <= 0) return "redis cache: server.command_timeout must be positive";
         auto st = std::make_shared<State>();
         st->client = std::make_shared<redis::Client>(std::move(ex), cfg.server);
         st->episodes = std::make_unique<detail::Episodes>(

@@ -44,8 +44,7 @@ public:
 
     /// @brief Points the state at a server. Returns an empty string, or what is wrong with `cfg`.
     std::string configure(boost::asio::any_io_executor ex, RedisStateConfig cfg) {
-        if (cfg.server.host.empty()) return "redis state: server.host is empty";
-        if (cfg.server.port == 0) return "redis state: server.port is 0";
+        if (auto err = redis::check(cfg.server, "redis state"); !err.empty()) return err;
         auto st = std::make_shared<State>();
         st->client = std::make_shared<redis::Client>(std::move(ex), cfg.server);
         st->episodes = std::make_unique<detail::Episodes>(

@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -43,6 +44,14 @@ struct Config {
     /// Idle connections kept for reuse.
     std::size_t max_idle = 4;
 };
+
+/// @brief What is wrong with `cfg`, prefixed by `who` (`"redis cache"`), or an empty string.
+inline std::string check(Config const& cfg, std::string_view who) {
+    if (cfg.host.empty()) return std::string(who) + ": server.host is empty";
+    if (cfg.port == 0) return std::string(who) + ": server.port is 0";
+    if (cfg.command_timeout.count() <= 0) return std::string(who) + ": server.command_timeout must be positive";
+    return {};
+}
 
 /// @brief One RESP reply.
 struct Reply {
