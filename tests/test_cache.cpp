@@ -3,6 +3,8 @@
 #include <cascade/cache/key.hpp>
 #include <cascade/cache/memory.hpp>
 
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 using namespace std::chrono_literals;
@@ -195,4 +197,21 @@ TEST_CASE("a write to a locked sqlite file is lost, counted and logged once per 
     cache.put("k4", answer("v4"));
     CHECK(cache.get("k4"));
     CHECK(lines.size() == 2);  // and once when it recovers
+}
+
+#include <cascade/detail/episodes.hpp>
+
+TEST_CASE("a success that was already under way when the backend failed does not end the failure episode", "[cache][episodes]") {
+    std::vector<std::string> lines;
+    cascade::detail::Episodes ep("redis cache 127.0.0.1:6379", [&](std::string_view l) { lines.emplace_back(l); });
+    auto before = cascade::detail::Episodes::clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ep.failed("read", "connection refused");
+    ep.failed("read", "connection refused");
+    ep.succeeded(before);  // its reply was on the way before the failure
+    CHECK(lines.size() == 1);
+    ep.succeeded(cascade::detail::Episodes::clock::now());
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[1] == "cascade: redis cache 127.0.0.1:6379 works again");
+    CHECK(ep.errors() == 2);
 }

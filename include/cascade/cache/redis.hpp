@@ -62,12 +62,13 @@ public:
         auto st = state();
         if (!st) co_return std::nullopt;
         std::vector<std::string> args{"GET", st->cfg.key_prefix + key};  // named: see GCC PR 100611
+        auto const started = detail::Episodes::clock::now();
         auto r = co_await st->client->command(std::move(args));
         if (!r || r->type == redis::Reply::Type::error) {
             st->episodes->failed("read", r ? r->str : r.error().message());
             co_return std::nullopt;
         }
-        st->episodes->succeeded();
+        st->episodes->succeeded(started);
         if (r->type != redis::Reply::Type::string) co_return std::nullopt;
         co_return decode(r->str);
     }
@@ -76,11 +77,12 @@ public:
         auto st = state();
         if (!st) co_return;
         std::vector<std::string> args{"SET", st->cfg.key_prefix + key, encode(c), "EX", std::to_string(st->cfg.ttl.count())};
+        auto const started = detail::Episodes::clock::now();
         auto r = co_await st->client->command(std::move(args));
         if (!r || r->type == redis::Reply::Type::error)
             st->episodes->failed("write", r ? r->str : r.error().message());
         else
-            st->episodes->succeeded();
+            st->episodes->succeeded(started);
     }
 
     /// @brief Failed operations so far (each a miss or a lost write).

@@ -64,12 +64,13 @@ public:
             args.push_back(st->key(tier, "key:" + id + ":cool"));
             args.push_back(st->key(tier, "key:" + id + ":tokens:" + minute));
         }
+        auto const started = detail::Episodes::clock::now();
         auto r = co_await st->client->command(std::move(args));
         if (!r || r->type != redis::Reply::Type::array || r->elements.size() != 1 + 2 * ids.size()) {
             st->episodes->failed("read", r ? (r->type == redis::Reply::Type::error ? r->str : std::string("unexpected reply")) : r.error().message());
             co_return std::nullopt;
         }
-        st->episodes->succeeded();
+        st->episodes->succeeded(started);
         SharedTierState out;
         out.circuit_until = time_of(r->elements[0]);
         for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -141,12 +142,13 @@ private:
         std::string key(std::string const& tier, std::string const& rest) const { return cfg.key_prefix + tier + ":" + rest; }
 
         boost::asio::awaitable<bool> run(std::vector<std::string> args) {
+            auto const started = detail::Episodes::clock::now();
             auto r = co_await client->command(std::move(args));
             if (!r || r->type == redis::Reply::Type::error) {
                 episodes->failed("write", r ? r->str : r.error().message());
                 co_return false;
             }
-            episodes->succeeded();
+            episodes->succeeded(started);
             co_return true;
         }
     };

@@ -185,7 +185,7 @@ private:
     // Counts failures; logs once when an episode of failures starts and once when it ends.
     void note(bool ok, char const* what) {
         if (ok)
-            episodes_->succeeded();
+            episodes_->succeeded(detail::Episodes::clock::now());  // operations are serialised: none is stale
         else
             episodes_->failed(what, db_ ? sqlite3_errmsg(db_) : "closed");
     }

@@ -4,6 +4,7 @@
 /// when it recovers), never once per request.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -18,14 +19,21 @@ public:
     /// `what` names the backend in log lines; `log` receives them (stderr when empty).
     Episodes(std::string what, std::function<void(std::string_view)> log) : what_(std::move(what)), log_(std::move(log)) {}
 
+    using clock = std::chrono::steady_clock;
+
     void failed(std::string_view action, std::string_view why) {
         ++errors_;
+        last_failure_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         if (!failing_.exchange(true))
             write("cascade: " + what_ + " failed to " + std::string(action) + " (" + std::string(why) +
                   "); serving without it until it recovers");
     }
 
-    void succeeded() {
+    /// An operation that started at `started` succeeded. Only one that started after the last failure
+    /// ends the episode: an answer already on its way when the backend failed proves nothing.
+    void succeeded(clock::time_point started) {
+        if (!failing_.load(std::memory_order_relaxed)) return;
+        if (started.time_since_epoch().count() <= last_failure_.load(std::memory_order_relaxed)) return;
         if (failing_.exchange(false)) write("cascade: " + what_ + " works again");
     }
 
@@ -43,6 +51,7 @@ private:
     std::function<void(std::string_view)> log_;
     std::atomic<std::uint64_t> errors_{0};
     std::atomic<bool> failing_{false};
+    std::atomic<clock::rep> last_failure_{0};
 };
 
 /// Lowercase hex of `n` bytes.
