@@ -81,3 +81,53 @@ TEST_CASE("an unterminated event is not dispatched until its blank line arrives"
     CHECK(n == 1);
     CHECK_FALSE(p.finished());
 }
+
+namespace {
+// Feeds `stream` in chunks of `size` bytes (the last one shorter).
+std::vector<cascade::net::SseEvent> parse_chunked(std::string_view stream, std::size_t size, cascade::net::SseParser& p) {
+    std::vector<cascade::net::SseEvent> events;
+    for (std::size_t at = 0; at < stream.size(); at += size)
+        p.feed(stream.substr(at, size), [&](cascade::net::SseEvent const& e) { events.push_back(e); });
+    return events;
+}
+
+bool same(std::vector<cascade::net::SseEvent> const& a, std::vector<cascade::net::SseEvent> const& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].event != b[i].event || a[i].data != b[i].data || a[i].done != b[i].done || a[i].error != b[i].error)
+            return false;
+    return true;
+}
+} // namespace
+
+TEST_CASE("a stream gives the same events fed whole, in chunks of any size, or byte by byte", "[sse][property]") {
+    std::string const stream = ": keep-alive\r\n\r\nevent: message_delta\r\ndata: one\r\ndata: two\r\n\r\n" + openai_stream +
+                               "event: error\ndata: {\"error\":{\"message\":\"x\"}}\n\n" + std::string(3000, 'x') + "\n\n";
+    cascade::net::SseParser whole_parser;
+    auto whole = parse_chunked(stream, stream.size(), whole_parser);
+    REQUIRE(whole.size() == 5);  // the long line without a colon is a field nobody uses
+    for (std::size_t size : {1u, 2u, 3u, 7u, 13u, 64u, 255u, 256u, 1000u, 4096u}) {
+        cascade::net::SseParser p;
+        INFO("chunk size " << size);
+        CHECK(same(parse_chunked(stream, size, p), whole));
+        CHECK(p.comments() == whole_parser.comments());
+        CHECK(p.finished() == whole_parser.finished());
+    }
+}
+
+TEST_CASE("feeding is linear: each byte is searched for a line end once, however the stream is split", "[sse][property]") {
+    // One long line in small chunks: the partial line must not be searched again on every chunk.
+    std::string const long_line = "data: " + std::string(1 << 20, 'a') + "\n\n";
+    for (std::size_t size : {std::size_t{1}, std::size_t{256}, std::size_t{4096}, long_line.size()}) {
+        cascade::net::SseParser p;
+        INFO("chunk size " << size);
+        auto events = parse_chunked(long_line, size, p);
+        REQUIRE(events.size() == 1);
+        CHECK(events[0].data.size() == std::size_t{1} << 20);
+        CHECK(p.scanned_bytes() == long_line.size());
+    }
+    cascade::net::SseParser p;
+    std::string const stream = openai_stream + openai_stream;
+    parse_chunked(stream, 5, p);
+    CHECK(p.scanned_bytes() == stream.size());
+}

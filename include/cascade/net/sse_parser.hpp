@@ -28,25 +28,38 @@ struct SseEvent {
 class SseParser {
 public:
     /// @brief Parses `chunk`; calls `on_event(SseEvent const&)` for each complete event.
+    ///
+    /// Linear in the bytes fed, however they are split: the buffered partial line is never searched
+    /// again for a line end, only the new bytes are.
     template <class F>
     void feed(std::string_view chunk, F&& on_event) {
         line_ += chunk;
         std::size_t start = 0;
         for (;;) {
-            auto nl = line_.find('\n', start);
-            if (nl == std::string::npos) break;
+            auto nl = line_.find('\n', scanned_);
+            if (nl == std::string::npos) {
+                scanned_bytes_ += line_.size() - scanned_;
+                break;
+            }
+            scanned_bytes_ += nl + 1 - scanned_;
+            scanned_ = nl + 1;
             std::string_view line(line_.data() + start, nl - start);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             handle(line, on_event);
             start = nl + 1;
         }
+        // What remains holds no line end: the next chunk's search starts after it.
         line_.erase(0, start);
+        scanned_ = line_.size();
     }
 
     /// @brief Comments (keep-alives) seen so far.
     std::size_t comments() const noexcept { return comments_; }
     /// @brief `data: [DONE]` was seen.
     bool finished() const noexcept { return finished_; }
+    /// @brief Bytes searched for a line end so far: each byte fed is searched once, so this equals the
+    /// bytes fed (a check that feeding stays linear).
+    std::size_t scanned_bytes() const noexcept { return scanned_bytes_; }
 
 private:
     template <class F>
@@ -94,6 +107,9 @@ private:
     }
 
     std::string line_;
+    // Bytes at the front of `line_` already searched for a line end (none there).
+    std::size_t scanned_ = 0;
+    std::size_t scanned_bytes_ = 0;
     SseEvent event_;
     bool has_data_ = false;
     bool finished_ = false;
