@@ -350,3 +350,29 @@ TEST_CASE("Go durations from x-ratelimit-reset-* headers parse to milliseconds, 
     CHECK_FALSE(parse_go_duration("1.2.3s"));
     CHECK(cascade::detail::parse_try_again_in("... Please try again in 1m47.5854s") == 107586ms);
 }
+
+// --- Found by fuzzing (issue 8): numbers too large or negative ----------------------------------------
+
+TEST_CASE("retry-after with an HTTP date past 2262 saturates instead of wrapping", "[duration][fuzz]") {
+    using cascade::detail::longest_wait;
+    using cascade::detail::parse_retry_after;
+    auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'795'478'400));  // 2026-11-24 00:00:00 UTC
+    // Past the system clock's nanoseconds (2262): a server asking for a long wait is not retried at once.
+    CHECK(parse_retry_after("Wed, 21 Oct 6026 07:28:00 GMT", now) == longest_wait);
+    CHECK(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) == longest_wait);
+    CHECK(parse_retry_after("Sat, 01 Jan 2300 00:00:00 GMT", now) == longest_wait);
+    // Within the cap the date is exact; the cap is what a far-future date means.
+    CHECK(parse_retry_after("Wed, 25 Nov 2026 00:00:00 GMT", now) == 24h);
+    CHECK(parse_retry_after("Mon, 23 Nov 2026 00:00:00 GMT", now) == 0ms);
+    auto v = classify(make(429, "{}", {{"retry-after", "Wed, 21 Oct 6026 07:28:00 GMT"}}));
+    CHECK(v.fault == Fault::rate_limited);
+    CHECK(v.cool_for == longest_wait);
+    // The other forms saturate the same way, and none is ever negative.
+    CHECK(parse_retry_after("99999999999999999999999", now) == longest_wait);
+    CHECK(cascade::detail::parse_go_duration("999999999999h") == longest_wait);
+    CHECK(cascade::detail::parse_go_duration(std::string(400, '9') + "s") == longest_wait);
+    CHECK(classify(make(429, "{}", {{"retry-after-ms", "99999999999999999999"}})).cool_for == longest_wait);
+    CHECK_FALSE(cascade::detail::parse_go_duration("-5s"));
+    CHECK_FALSE(parse_retry_after("-5", now));
+    CHECK_FALSE(parse_retry_after("Wed, 21 Oct 2026 99:28:00 GMT", now));  // no hour 99
+}

@@ -3,6 +3,7 @@
 /// @brief Parsing the durations providers send: Go `time.Duration` strings (`x-ratelimit-reset-*`),
 /// `retry-after` (seconds or an HTTP date), `retry-after-ms`, "try again in 5.289s" in messages.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -12,17 +13,36 @@
 
 namespace cascade::detail {
 
+/// @brief The longest wait a response can ask for. A longer one, a far-future date or a number too large
+/// to hold is this long: a key or provider that is out for a month is out, and no clock addition overflows.
+inline constexpr std::chrono::milliseconds longest_wait = std::chrono::hours(24 * 30);
+
+/// @brief `ms` clamped to [0, `longest_wait`]; NaN is 0. For waits computed in floating point.
+inline std::chrono::milliseconds saturating_wait(double ms) noexcept {
+    if (!(ms > 0.0)) return std::chrono::milliseconds(0);
+    if (ms >= static_cast<double>(longest_wait.count())) return longest_wait;
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(ms)));
+}
+
+/// @brief `count` units of `unit_ms` milliseconds clamped to [0, `longest_wait`], without overflowing.
+inline std::chrono::milliseconds saturating_wait(std::int64_t count, std::int64_t unit_ms) noexcept {
+    if (count <= 0 || unit_ms <= 0) return std::chrono::milliseconds(0);
+    if (count >= longest_wait.count() / unit_ms + 1) return longest_wait;
+    return std::min(std::chrono::milliseconds(count * unit_ms), longest_wait);
+}
+
 /// @brief A Go duration (`7.66s`, `2m59.56s`, `1h2m3s`, `172.799999ms`, `60.2ms`, `1ms`, `0s`, `500us`,
-/// `10ns`), rounded up to whole milliseconds (a positive duration is never 0 ms). Nothing for garbage.
+/// `10ns`), rounded up to whole milliseconds (a positive duration is never 0 ms) and saturated at
+/// `longest_wait`. Nothing for garbage (a sign, a unit without digits, an unknown unit).
 inline std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view s) {
     if (s.empty()) return std::nullopt;
     double total_ns = 0.0;
     std::size_t i = 0;
-    bool any = false;
     while (i < s.size()) {
         std::size_t start = i;
-        while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
-        if (i == start) return std::nullopt;
+        bool digit = false;
+        while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) digit |= s[i++] != '.';
+        if (!digit) return std::nullopt;
         double value = 0.0, scale = 0.0;
         bool dot = false;
         for (std::size_t j = start; j < i; ++j) {
@@ -50,28 +70,27 @@ inline std::optional<std::chrono::milliseconds> parse_go_duration(std::string_vi
         else if (rest.rfind("m", 0) == 0) { unit = 60e9; i += 1; }
         else if (rest.rfind("h", 0) == 0) { unit = 3600e9; i += 1; }
         else return std::nullopt;
-        total_ns += value * unit;
-        any = true;
+        total_ns += value * unit;  // digits alone can reach infinity, which saturates below
     }
-    if (!any || !std::isfinite(total_ns) || total_ns > 1e18) return std::nullopt;
+    if (!(total_ns < static_cast<double>(longest_wait.count()) * 1e6)) return longest_wait;
     // Whole nanoseconds first, so that 5.289 s is 5289 ms and not 5290 from a rounding error.
     auto ns = static_cast<std::int64_t>(std::llround(total_ns));
     return std::chrono::milliseconds((ns + 999'999) / 1'000'000);
 }
 
-/// @brief Seconds as an integer or a decimal (`30`, `1.5`), rounded up to milliseconds.
-inline std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s) {
+// A non-negative decimal number (`30`, `1.5`, `.5`), surrounding spaces allowed; nothing for anything else.
+inline std::optional<double> parse_decimal(std::string_view s) {
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
     while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-    if (s.empty()) return std::nullopt;
     double v = 0.0, scale = 0.0;
-    bool dot = false;
+    bool dot = false, digit = false;
     for (char ch : s) {
         if (ch == '.') {
             if (dot) return std::nullopt;
             dot = true;
             scale = 1.0;
         } else if (ch >= '0' && ch <= '9') {
+            digit = true;
             if (dot) {
                 scale /= 10.0;
                 v += (ch - '0') * scale;
@@ -82,12 +101,30 @@ inline std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s
             return std::nullopt;
         }
     }
-    if (v > 1e9) return std::nullopt;
-    return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(v * 1000.0 - 1e-6)));
+    if (!digit) return std::nullopt;
+    return v;  // may be infinity for hundreds of digits: callers saturate
 }
 
-/// @brief An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a time point.
-inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) {
+/// @brief Seconds as an integer or a decimal (`30`, `1.5`), rounded up to milliseconds and saturated at
+/// `longest_wait`.
+inline std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s) {
+    auto v = parse_decimal(s);
+    if (!v) return std::nullopt;
+    // The epsilon keeps 1.001 s at 1001 ms despite binary rounding.
+    return saturating_wait(*v * 1000.0 - 1e-6);
+}
+
+/// @brief Milliseconds as an integer or a decimal (`retry-after-ms: 1500`), rounded up, saturated at
+/// `longest_wait`.
+inline std::optional<std::chrono::milliseconds> parse_milliseconds(std::string_view s) {
+    auto v = parse_decimal(s);
+    if (!v) return std::nullopt;
+    return saturating_wait(*v - 1e-9);
+}
+
+/// @brief An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as whole seconds since 1970, for any year
+/// from 1970 to 9999 (seconds, not the system clock's nanoseconds, which end in 2262).
+inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view s) {
     static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     // "Sun, 06 Nov 1994 08:49:37 GMT"
     if (s.size() != 29 || s[3] != ',' || s.substr(26) != "GMT") return std::nullopt;
@@ -103,7 +140,8 @@ inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std:
     int month = -1;
     for (int m = 0; m < 12; ++m)
         if (s.substr(8, 3) == months[m]) month = m;
-    if (day < 1 || year < 1970 || hh < 0 || mm < 0 || ss < 0 || month < 0) return std::nullopt;
+    if (day < 1 || day > 31 || year < 1970 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60 || month < 0)
+        return std::nullopt;
     // Days from civil (Howard Hinnant's algorithm), no time zone involved.
     int y = year - (month < 2);
     int era = y / 400;
@@ -111,17 +149,22 @@ inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std:
     int mp = (month + 10) % 12;  // month is 0-based here; March is 0 in the algorithm
     int doy = (153 * mp + 2) / 5 + day - 1;
     int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    long long days = static_cast<long long>(era) * 146097 + doe - 719468;
-    return std::chrono::system_clock::time_point(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss));
+    std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+    return std::chrono::sys_seconds(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss));
 }
 
-/// @brief A `retry-after` value: seconds, or an HTTP date (relative to `now`). A date in the past is 0.
+/// @brief A `retry-after` value: seconds, or an HTTP date (relative to `now`). A date in the past is 0;
+/// a far-future one is `longest_wait`.
 inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view v,
                                                                   std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
     if (auto secs = parse_seconds(v)) return secs;
     if (auto when = parse_http_date(v)) {
-        if (*when <= now) return std::chrono::milliseconds(0);
-        return std::chrono::ceil<std::chrono::milliseconds>(*when - now);
+        // In milliseconds of int64 on both sides: `*when - now` would convert a date past 2262 to the
+        // clock's nanoseconds and wrap. ceil(when - now) == when - floor(now) as `when` is whole seconds.
+        std::int64_t when_ms = when->time_since_epoch().count() * 1000;  // year 9999 is 2.5e14 ms
+        std::int64_t now_ms = std::chrono::floor<std::chrono::milliseconds>(now).time_since_epoch().count();
+        if (now_ms >= when_ms) return std::chrono::milliseconds(0);
+        return saturating_wait(when_ms - now_ms, 1);
     }
     return std::nullopt;
 }

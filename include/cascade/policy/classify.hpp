@@ -339,7 +339,7 @@ private:
 
     static std::optional<std::chrono::milliseconds> header_delay(Observation const& obs) {
         if (auto ms = obs.header("retry-after-ms"))
-            if (auto d = detail::parse_seconds(*ms)) return std::chrono::milliseconds((d->count() + 999) / 1000);
+            if (auto d = detail::parse_milliseconds(*ms)) return d;
         if (auto ra = obs.header("retry-after"))
             if (auto d = detail::parse_retry_after(*ra)) return d;
         return std::nullopt;
