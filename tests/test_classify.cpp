@@ -376,3 +376,18 @@ TEST_CASE("retry-after with an HTTP date past 2262 saturates instead of wrapping
     CHECK_FALSE(parse_retry_after("-5", now));
     CHECK_FALSE(parse_retry_after("Wed, 21 Oct 2026 99:28:00 GMT", now));  // no hour 99
 }
+
+TEST_CASE("a Cloudflare code with too many digits is not read as 1015 or 1010", "[classify][cloudflare][fuzz]") {
+    // 4294968311 = 2^32 + 1015 and 4294968306 = 2^32 + 1010: an int would wrap them into real codes.
+    auto text_1015 = classify(make(429, "error code: 4294968311"));
+    CHECK(text_1015.scope != Scope::provider);
+    auto text_1010 = classify(make(403, "error code: 4294968306\n"));
+    CHECK(text_1010.fault != Fault::blocked);
+    CHECK(text_1010.scope != Scope::provider);
+    auto json = classify(make(403, R"({"title":"Error","error_code":4294968306,"cloudflare_error":true})"));
+    CHECK(json.fault != Fault::blocked);
+    CHECK(json.scope != Scope::provider);
+    // The real codes still are.
+    CHECK(classify(make(403, "error code: 01010")).fault == Fault::blocked);
+    CHECK(classify(make(429, "error code: 1015")).scope == Scope::provider);
+}

@@ -20,6 +20,8 @@
 #include <algorithm>
 #include <chrono>
 #include <concepts>
+#include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,6 +67,10 @@ inline bool icontains(std::string_view hay, std::string_view needle) noexcept {
            }) != hay.end();
 }
 
+// Cloudflare's codes are 3 digits (5xx origin errors) or 4 (1xxx); a longer number is not a code.
+inline constexpr std::size_t max_cloudflare_code_digits = 5;
+inline constexpr std::int64_t max_cloudflare_code = 99999;
+
 // What an error body says, whatever its envelope (OpenAI, Google, Anthropic, HF, Cloudflare JSON).
 struct ErrorInfo {
     bool json = false;
@@ -97,7 +103,10 @@ inline ErrorInfo error_info(std::string_view body) {
     info.json = true;
     auto const& o = v.get_object();
     if (auto const* cf = o.if_contains("cloudflare_error"); cf && cf->is_bool() && cf->get_bool()) {
-        if (auto const* code = o.if_contains("error_code"); code && code->is_int64()) info.cloudflare_code = static_cast<int>(code->get_int64());
+        // Only a code in range: a narrowing cast would make 4294968311 into 1015.
+        if (auto const* code = o.if_contains("error_code"); code && code->is_int64() && code->get_int64() > 0 &&
+                                                            code->get_int64() <= max_cloudflare_code)
+            info.cloudflare_code = static_cast<int>(code->get_int64());
         info.message = str_of(o.if_contains("title"));
         if (auto const* ra = o.if_contains("retry_after"); ra && ra->is_int64())
             info.retry_hint = std::chrono::milliseconds(ra->get_int64() * 1000);
@@ -152,13 +161,16 @@ inline ErrorInfo error_info(std::string_view body) {
     return info;
 }
 
-// "error code: 1010" (plain text, with or without a trailing newline).
+// "error code: 1010" (plain text, with or without a trailing newline); 0 when it is not one, or when the
+// number has more digits than any code (an unbounded int would wrap 4294968311 into 1015).
 inline int cloudflare_text_code(std::string_view body) {
     auto t = trim_view(body);
     constexpr std::string_view prefix = "error code: ";
     if (t.rfind(prefix, 0) != 0) return 0;
+    auto digits = t.substr(prefix.size());
+    if (digits.empty() || digits.size() > max_cloudflare_code_digits) return 0;
     int code = 0;
-    for (char c : t.substr(prefix.size())) {
+    for (char c : digits) {
         if (c < '0' || c > '9') return 0;
         code = code * 10 + (c - '0');
     }
