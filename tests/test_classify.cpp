@@ -391,3 +391,18 @@ TEST_CASE("a Cloudflare code with too many digits is not read as 1015 or 1010", 
     CHECK(classify(make(403, "error code: 01010")).fault == Fault::blocked);
     CHECK(classify(make(429, "error code: 1015")).scope == Scope::provider);
 }
+
+TEST_CASE("Cloudflare JSON retry_after saturates when huge and says nothing when negative", "[classify][cloudflare][fuzz]") {
+    auto with = [](std::string retry_after) {
+        return R"({"title":"Error 1015: You are being rate limited","error_code":1015,"cloudflare_error":true,"retry_after":)" + retry_after + "}";
+    };
+    auto huge = classify(make(429, with("9223372036854775807")));
+    CHECK(huge.scope == Scope::provider);
+    CHECK(huge.cool_for == cascade::detail::longest_wait);
+    CHECK(classify(make(429, with("18446744073709551615"))).cool_for == cascade::detail::longest_wait);
+    CHECK(classify(make(429, with("1e300"))).cool_for == cascade::detail::longest_wait);
+    auto negative = classify(make(429, with("-30")));
+    CHECK(negative.scope == Scope::provider);
+    CHECK(negative.cool_for == cascade::ClassifyConfig{}.edge_rate_limited);
+    CHECK(classify(make(429, with("12"))).cool_for == 12s);
+}

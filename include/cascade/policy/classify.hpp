@@ -108,8 +108,12 @@ inline ErrorInfo error_info(std::string_view body) {
                                                             code->get_int64() <= max_cloudflare_code)
             info.cloudflare_code = static_cast<int>(code->get_int64());
         info.message = str_of(o.if_contains("title"));
-        if (auto const* ra = o.if_contains("retry_after"); ra && ra->is_int64())
-            info.retry_hint = std::chrono::milliseconds(ra->get_int64() * 1000);
+        // Seconds, saturated; a negative or non-numeric value says nothing.
+        if (auto const* ra = o.if_contains("retry_after")) {
+            if (ra->is_int64() && ra->get_int64() >= 0) info.retry_hint = saturating_wait(ra->get_int64(), 1000);
+            else if (ra->is_uint64()) info.retry_hint = longest_wait;
+            else if (ra->is_double() && ra->get_double() >= 0.0) info.retry_hint = saturating_wait(ra->get_double() * 1000.0);
+        }
         return info;
     }
     auto const* err = o.if_contains("error");
@@ -135,11 +139,11 @@ inline ErrorInfo error_info(std::string_view body) {
         if (auto const* h = m.if_contains("headers"); h && h->is_object()) {
             auto reset = str_of(h->get_object().if_contains("X-RateLimit-Reset"));
             if (!reset.empty()) {
-                long long ms = std::strtoll(reset.c_str(), nullptr, 10);
+                long long ms = std::strtoll(reset.c_str(), nullptr, 10);  // saturates at LLONG_MAX
                 long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count();
-                if (ms > now) info.retry_hint = std::chrono::milliseconds(ms - now);
+                if (now >= 0 && ms > now) info.retry_hint = saturating_wait(ms - now, 1);
             }
         }
         if (auto const* raw = m.if_contains("raw"); raw && raw->is_string()) info.message += " (" + std::string(raw->get_string()) + ")";
