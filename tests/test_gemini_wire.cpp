@@ -139,3 +139,26 @@ TEST_CASE("the token answer is read, and an invalid_grant says why", "[google][a
     CHECK(cascade::google::token_request_body("a.b.c") ==
           "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c");
 }
+
+TEST_CASE("an encrypted private key is a configuration error at once, never a pass phrase prompt", "[google][auth][fuzz]") {
+    // OpenSSL's default callback asks "Enter PEM pass phrase:" on the terminal, or reads stdin, and waits.
+    auto key = cascade::test::make_rsa_key();
+    for (bool traditional : {false, true}) {
+        auto sa = boost::json::parse(cascade::test::service_account_json(key, "https://oauth2.googleapis.com/token")).as_object();
+        auto pem = cascade::test::encrypted_private_pem(key, "correct horse battery staple", traditional);
+        CHECK(pem.find("ENCRYPTED") != std::string::npos);
+        sa["private_key"] = pem;
+        auto started = std::chrono::steady_clock::now();
+        auto parsed = cascade::google::parse_service_account(boost::json::serialize(sa), "key.json");
+        CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+        REQUIRE_FALSE(parsed.has_value());
+        CHECK(parsed.error().message.rfind("key.json: field 'private_key' is encrypted; ", 0) == 0);
+        CHECK(parsed.error().message.find("correct horse") == std::string::npos);
+        // Signing with such a key (a ServiceAccount built by hand) fails the same way.
+        cascade::google::ServiceAccount by_hand;
+        by_hand.private_key_pem = pem;
+        auto jwt = cascade::google::make_assertion(by_hand, 1'700'000'000);
+        REQUIRE_FALSE(jwt.has_value());
+        CHECK(jwt.error().message == "service account private key is encrypted");
+    }
+}

@@ -40,6 +40,24 @@ inline RsaKeyPair make_rsa_key(int bits = 2048) {
     return {to_string(priv), to_string(pub)};
 }
 
+// The private half of `k` encrypted with `pass_phrase`: PKCS#8 ("BEGIN ENCRYPTED PRIVATE KEY"), or the
+// traditional form ("Proc-Type: 4,ENCRYPTED") when `traditional`.
+inline std::string encrypted_private_pem(RsaKeyPair const& k, std::string const& pass_phrase, bool traditional = false) {
+    BIO* in = BIO_new_mem_buf(k.private_pem.data(), static_cast<int>(k.private_pem.size()));
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr), &EVP_PKEY_free);
+    BIO_free(in);
+    if (!key) throw std::runtime_error("cannot read the test key");
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+    auto* pass = reinterpret_cast<unsigned char*>(const_cast<char*>(pass_phrase.data()));
+    int len = static_cast<int>(pass_phrase.size());
+    int ok = traditional ? PEM_write_bio_PrivateKey_traditional(out.get(), key.get(), EVP_aes_256_cbc(), pass, len, nullptr, nullptr)
+                         : PEM_write_bio_PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), pass, len, nullptr, nullptr);
+    if (ok != 1) throw std::runtime_error("cannot encrypt the test key");
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
 inline std::string service_account_json(RsaKeyPair const& k, std::string const& token_uri) {
     boost::json::object o{{"type", "service_account"},
                           {"project_id", "cascade-test"},

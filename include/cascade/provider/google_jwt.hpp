@@ -12,6 +12,7 @@
 #include <boost/throw_exception.hpp>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -75,6 +77,28 @@ struct PkeyFree {
 struct MdCtxFree {
     void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
+
+// OpenSSL's default password callback prompts "Enter PEM pass phrase:" on the terminal (or reads stdin)
+// and waits: a service must fail at once instead. Records that a pass phrase was asked for.
+inline int refuse_pass_phrase(char*, int, int, void* asked) noexcept {
+    if (asked) *static_cast<bool*>(asked) = true;
+    return -1;
+}
+
+struct PrivateKey {
+    std::unique_ptr<EVP_PKEY, PkeyFree> key;
+    bool encrypted = false;  ///< the PEM asked for a pass phrase
+};
+
+// The PEM's private key, never prompting; OpenSSL's error queue is left empty either way.
+inline PrivateKey read_private_key(std::string_view pem) {
+    PrivateKey out;
+    if (pem.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) return out;
+    std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (bio) out.key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, &refuse_pass_phrase, &out.encrypted));
+    ERR_clear_error();
+    return out;
+}
 } // namespace detail
 
 /// @brief Reads a service-account key file's JSON text. A missing or malformed field is an error that
@@ -106,10 +130,13 @@ inline boost::system::result<ServiceAccount, ConfigError> parse_service_account(
     }
     if (sa.private_key_pem.find("-----BEGIN") == std::string::npos)
         return ConfigError{std::string(where) + ": field 'private_key' is not a PEM private key"};
-    std::unique_ptr<BIO, detail::BioFree> bio(BIO_new_mem_buf(sa.private_key_pem.data(), static_cast<int>(sa.private_key_pem.size())));
-    std::unique_ptr<EVP_PKEY, detail::PkeyFree> key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-    if (!key) return ConfigError{std::string(where) + ": field 'private_key' could not be read as a PEM private key"};
-    if (EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA)
+    auto key = detail::read_private_key(sa.private_key_pem);
+    if (key.encrypted && !key.key)
+        return ConfigError{std::string(where) +
+                           ": field 'private_key' is encrypted; a service account key must be an unencrypted PEM key, as Google issues it "
+                           "(decrypt it with `openssl pkey -in encrypted.pem -out key.pem`)"};
+    if (!key.key) return ConfigError{std::string(where) + ": field 'private_key' could not be read as a PEM private key"};
+    if (EVP_PKEY_base_id(key.key.get()) != EVP_PKEY_RSA)
         return ConfigError{std::string(where) + ": field 'private_key' is not an RSA key (RS256 needs RSA)"};
     return sa;
 }
@@ -145,9 +172,9 @@ inline boost::system::result<std::string, ConfigError> make_assertion(ServiceAcc
                                {"exp", iat_unix + lifetime.count()}};
     std::string signing_input = detail::base64url(boost::json::serialize(header)) + "." + detail::base64url(boost::json::serialize(claims));
 
-    std::unique_ptr<BIO, detail::BioFree> bio(BIO_new_mem_buf(sa.private_key_pem.data(), static_cast<int>(sa.private_key_pem.size())));
-    std::unique_ptr<EVP_PKEY, detail::PkeyFree> key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-    if (!key) return ConfigError{"service account private key could not be read"};
+    auto pkey = detail::read_private_key(sa.private_key_pem);
+    if (!pkey.key) return ConfigError{pkey.encrypted ? "service account private key is encrypted" : "service account private key could not be read"};
+    auto const& key = pkey.key;
     std::unique_ptr<EVP_MD_CTX, detail::MdCtxFree> ctx(EVP_MD_CTX_new());
     std::size_t sig_len = 0;
     if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
