@@ -162,3 +162,24 @@ TEST_CASE("an encrypted private key is a configuration error at once, never a pa
         CHECK(jwt.error().message == "service account private key is encrypted");
     }
 }
+
+TEST_CASE("a token answer's expires_in is clamped to a day when absurd and refused when negative", "[google][auth][fuzz]") {
+    using cascade::google::longest_token_lifetime;
+    using cascade::google::parse_token_response;
+    auto with = [](std::string expires_in) {
+        return R"({"access_token":"ya29.XXXXXXX","token_type":"Bearer","expires_in":)" + expires_in + "}";
+    };
+    // Added to steady_clock::now() by the tier: a huge value must not overflow the clock.
+    CHECK(parse_token_response(with("9223372036854775807")).value().expires_in == longest_token_lifetime);
+    CHECK(parse_token_response(with("18446744073709551615")).value().expires_in == longest_token_lifetime);
+    CHECK(parse_token_response(with("1e300")).value().expires_in == longest_token_lifetime);
+    CHECK(parse_token_response(with("86401")).value().expires_in == std::chrono::hours(24));
+    CHECK(parse_token_response(with("3599.9")).value().expires_in == std::chrono::seconds(3599));
+    CHECK(parse_token_response(with("0")).value().expires_in == std::chrono::seconds(0));
+    for (auto negative : {"-1", "-9223372036854775808", "-0.5"}) {
+        auto r = parse_token_response(with(negative));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().message.rfind("token endpoint: expires_in is negative (", 0) == 0);
+    }
+    CHECK(parse_token_response(R"({"access_token":"ya29.XXXXXXX"})").value().expires_in == std::chrono::seconds(3600));
+}

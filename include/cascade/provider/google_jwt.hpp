@@ -16,7 +16,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -163,7 +165,8 @@ inline constexpr std::string_view cloud_platform_scope = "https://www.googleapis
 inline boost::system::result<std::string, ConfigError> make_assertion(ServiceAccount const& sa, std::int64_t iat_unix,
                                                                        std::chrono::seconds lifetime = std::chrono::seconds(3600),
                                                                        std::string_view scope = cloud_platform_scope) {
-    if (lifetime > std::chrono::seconds(3600)) lifetime = std::chrono::seconds(3600);
+    lifetime = std::clamp(lifetime, std::chrono::seconds(0), std::chrono::seconds(3600));
+    if (iat_unix > std::numeric_limits<std::int64_t>::max() - 3600) return ConfigError{"JWT issue time out of range"};
     boost::json::object header{{"alg", "RS256"}, {"typ", "JWT"}, {"kid", sa.private_key_id}};
     boost::json::object claims{{"iss", sa.client_email},
                                {"scope", scope},
@@ -194,6 +197,10 @@ inline std::string token_request_body(std::string_view assertion) {
     return "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + std::string(assertion);
 }
 
+/// The longest lifetime a token answer is believed for (Google's last an hour); a longer `expires_in` is
+/// clamped to it, so that adding it to a clock cannot overflow.
+inline constexpr std::chrono::seconds longest_token_lifetime = std::chrono::hours(24);
+
 /// @brief An access token and how long it lives.
 struct AccessToken {
     std::string value;
@@ -201,7 +208,8 @@ struct AccessToken {
 };
 
 /// @brief Parses the token endpoint's answer: `{"access_token":...,"expires_in":3599,"token_type":"Bearer"}`,
-/// or `{"error":"invalid_grant","error_description":...}` (returned as the error's message).
+/// or `{"error":"invalid_grant","error_description":...}` (returned as the error's message). A missing
+/// `expires_in` is an hour, a negative one is an error, one over `longest_token_lifetime` is clamped to it.
 inline boost::system::result<AccessToken, ConfigError> parse_token_response(std::string_view body) {
     boost::system::error_code ec;
     auto v = boost::json::parse(body, ec);
@@ -218,7 +226,14 @@ inline boost::system::result<AccessToken, ConfigError> parse_token_response(std:
     AccessToken t;
     t.value = std::string(tok->get_string());
     t.expires_in = std::chrono::seconds(3600);
-    if (auto const* e = o.if_contains("expires_in"); e && e->is_int64()) t.expires_in = std::chrono::seconds(e->as_int64());
+    if (auto const* e = o.if_contains("expires_in"); e && e->is_number()) {
+        auto const longest = longest_token_lifetime.count();
+        if ((e->is_int64() && e->get_int64() < 0) || (e->is_double() && !(e->get_double() >= 0.0)))
+            return ConfigError{"token endpoint: expires_in is negative (" + boost::json::serialize(*e) + ")"};
+        if (e->is_int64()) t.expires_in = std::chrono::seconds(std::min<std::int64_t>(e->get_int64(), longest));
+        else if (e->is_uint64()) t.expires_in = longest_token_lifetime;
+        else t.expires_in = std::chrono::seconds(static_cast<std::int64_t>(std::min(std::floor(e->get_double()), static_cast<double>(longest))));
+    }
     return t;
 }
 
