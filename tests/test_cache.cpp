@@ -3,6 +3,7 @@
 #include <cascade/cache/key.hpp>
 #include <cascade/cache/memory.hpp>
 
+#include <limits>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -24,9 +25,11 @@ TEST_CASE("the cache key is a stable SHA-256 of the documented normalised text",
     req.temperature = 0.5;
     req.tags = {"lang=de"};
     CHECK(cascade::cache_key_material(req) ==
-          "cascade-cache-v1\nsystem:3:sys\nuser:5:hello\nmax_tokens=100\ntemperature=0.500\ntag=lang=de\n");
-    // Fixed vector: the same on every run and machine.
+          "cascade-cache-v2\nsystem:3:sys\nuser:5:hello\nmax_tokens=100\ntemperature=0.500\ntag:7:lang=de\n");
+    // Fixed vectors: the same on every run and machine. The key's was computed apart, with
+    // printf 'cascade-cache-v2\nsystem:3:sys\nuser:5:hello\nmax_tokens=100\ntemperature=0.500\ntag:7:lang=de\n' | sha256sum
     CHECK(cascade::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(cascade::cache_key(req) == "f93f998717743b0de40cf03049f5db6527161cb7d45beb6d663963ba1bc2833a");
     CHECK(cascade::cache_key(req) == cascade::sha256_hex(cascade::cache_key_material(req)));
     CHECK(cascade::cache_key(req).size() == 64);
 }
@@ -46,6 +49,33 @@ TEST_CASE("the cache key changes with language, messages and sampling, not with 
     auto d = cascade::Request::chat("ab", "c");
     auto e = cascade::Request::chat("a", "bc");
     CHECK(cascade::cache_key(d) != cascade::cache_key(e));
+}
+
+TEST_CASE("a tag holding a newline does not collide with two tags", "[cache][key][fuzz]") {
+    // With `tag=<tag>` lines, one tag "lang=de\ntag=tone=formal" wrote the same text as two tags.
+    auto one = cascade::Request::chat("sys", "hello");
+    one.tags = {"lang=de\ntag=tone=formal"};
+    auto two = one;
+    two.tags = {"lang=de", "tone=formal"};
+    CHECK(cascade::cache_key_material(one) != cascade::cache_key_material(two));
+    CHECK(cascade::cache_key(one) != cascade::cache_key(two));
+    // Nor does a tag that repeats the temperature line, nor a message that ends like a tag line.
+    auto spoof = cascade::Request::chat("sys", "hello");
+    spoof.tags = {"x\ntemperature=0.700"};
+    CHECK(cascade::cache_key(spoof) != cascade::cache_key(cascade::Request::chat("sys", "hello")));
+}
+
+TEST_CASE("temperatures equal after rounding share a key, -0 and NaN included", "[cache][key][fuzz]") {
+    auto zero = cascade::Request::chat("sys", "hello");
+    auto negative_zero = zero;
+    zero.temperature = 0.0;
+    negative_zero.temperature = -0.0001;  // rounds to -0, which printed as "-0.000"
+    CHECK(cascade::cache_key(zero) == cascade::cache_key(negative_zero));
+    auto nan = zero, negative_nan = zero;
+    nan.temperature = std::numeric_limits<double>::quiet_NaN();
+    negative_nan.temperature = -std::numeric_limits<double>::quiet_NaN();  // printed as "-nan"
+    CHECK(cascade::cache_key(nan) == cascade::cache_key(negative_nan));
+    CHECK(cascade::cache_key(nan) != cascade::cache_key(zero));
 }
 
 TEST_CASE("the memory cache returns what was put until its TTL passes", "[cache][memory]") {

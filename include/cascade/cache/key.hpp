@@ -3,10 +3,13 @@
 /// @brief The cache key: SHA-256 over the normalised request and its tags.
 ///
 /// The hashed text is, in order, each line ending in `\n`:
-/// `cascade-cache-v1`; per message `<role>:<byte length>:<content>`; `max_tokens=<n>`;
-/// `temperature=<value rounded to 3 decimals>`; then the tags sorted and de-duplicated, one `tag=<tag>`
-/// line each. Lengths make the encoding unambiguous; sorting makes tag order irrelevant. The key is the
-/// lowercase hex digest: stable across runs, machines and compilers (no std::hash, no pointer values).
+/// `cascade-cache-v2`; per message `<role>:<byte length>:<content>`; `max_tokens=<n>`;
+/// `temperature=<value rounded to 3 decimals>` (`-0` written as `0`, NaN as `nan`); then the tags sorted
+/// and de-duplicated, one `tag:<byte length>:<tag>` line each. Byte lengths make the encoding
+/// unambiguous: a tag or a message holding a newline cannot pass for two (v1 wrote `tag=<tag>`, so the tag
+/// `lang=de\ntag=tone=formal` had the key of the two tags `lang=de` and `tone=formal`). Sorting makes tag
+/// order irrelevant. The key is the lowercase hex digest: stable across runs, machines and compilers (no
+/// std::hash, no pointer values).
 
 #include <cascade/core/request.hpp>
 
@@ -24,7 +27,7 @@ namespace cascade {
 
 /// @brief The normalised text a request's cache key is the SHA-256 of (see the file comment).
 inline std::string cache_key_material(Request const& req) {
-    std::string s = "cascade-cache-v1\n";
+    std::string s = "cascade-cache-v2\n";
     for (auto const& m : req.messages) {
         s += m.role == Role::system ? "system" : m.role == Role::assistant ? "assistant" : "user";
         s += ':';
@@ -34,15 +37,24 @@ inline std::string cache_key_material(Request const& req) {
         s += '\n';
     }
     s += "max_tokens=" + std::to_string(req.max_tokens) + "\n";
+    // + 0.0 turns -0 (from -0.0004, say) into 0, and every NaN is one `nan`: equal after rounding, equal key.
+    double const temperature = std::round(req.temperature * 1000.0) / 1000.0 + 0.0;
     char temp[32];
-    std::snprintf(temp, sizeof temp, "%.3f", std::round(req.temperature * 1000.0) / 1000.0);
+    if (std::isnan(temperature)) std::snprintf(temp, sizeof temp, "nan");
+    else std::snprintf(temp, sizeof temp, "%.3f", temperature);
     s += "temperature=";
     s += temp;
     s += '\n';
     std::vector<std::string> tags = req.tags;
     std::sort(tags.begin(), tags.end());
     tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
-    for (auto const& t : tags) s += "tag=" + t + "\n";
+    for (auto const& t : tags) {
+        s += "tag:";
+        s += std::to_string(t.size());
+        s += ':';
+        s += t;
+        s += '\n';
+    }
     return s;
 }
 
