@@ -254,3 +254,171 @@ TEST_CASE("shared state with redis down: requests are still answered", "[redis][
     CHECK(cascade::test::run(io, chain.complete(req)).label == "groq1");
     CHECK(chain.shared_state().errors() > 0);
 }
+
+// --- Replies past the bounds ----------------------------------------------------------------------------
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <memory>
+
+namespace {
+// A loopback server that answers every command of its first connection with `first` and keeps that
+// connection open; later connections get `+PONG` for each command.
+class RawServer {
+public:
+    RawServer(asio::io_context& io, std::string first)
+        : acceptor_(io, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0)), first_(std::move(first)) {
+        asio::co_spawn(io, serve(), asio::detached);
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    // Closes the acceptor and every connection, so the io_context runs out of work.
+    void stop() {
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        for (auto& s : sockets_) s->close(ignored);
+    }
+
+private:
+    asio::awaitable<void> serve() {
+        for (;;) {
+            auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            sockets_.push_back(std::make_shared<asio::ip::tcp::socket>(std::move(socket)));
+            asio::co_spawn(acceptor_.get_executor(), answer(sockets_.back(), sockets_.size() == 1), asio::detached);
+        }
+    }
+    asio::awaitable<void> answer(std::shared_ptr<asio::ip::tcp::socket> s, bool first) {
+        std::array<char, 4096> buf{};
+        std::string const out = first ? first_ : std::string("+PONG\r\n");
+        for (;;) {
+            auto [ec, n] = co_await s->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            auto [wec, wn] = co_await asio::async_write(*s, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+            if (wec) co_return;
+        }
+    }
+
+    asio::ip::tcp::acceptor acceptor_;
+    std::string first_;
+    std::vector<std::shared_ptr<asio::ip::tcp::socket>> sockets_;
+};
+
+// Sends PING twice: the first answer comes from `server`'s first connection, the second from a fresh one.
+std::pair<boost::system::result<cascade::redis::Reply>, boost::system::result<cascade::redis::Reply>>
+ping_twice(asio::io_context& io, RawServer& server, cascade::redis::Client& client) {
+    std::vector<std::string> ping{"PING"};
+    auto body = [&]() -> asio::awaitable<std::pair<boost::system::result<cascade::redis::Reply>,
+                                                   boost::system::result<cascade::redis::Reply>>> {
+        auto first = co_await client.command(ping);
+        auto second = co_await client.command(ping);
+        server.stop();
+        co_return std::pair(std::move(first), std::move(second));
+    };
+    return cascade::test::run(io, body());
+}
+
+// Every reply in `wire`, fed `chunk` bytes at a time, then the reader's error if it failed.
+struct ReadAll {
+    std::vector<cascade::redis::Reply> replies;
+    boost::system::error_code error;
+};
+ReadAll read_all(std::string_view wire, std::size_t max_bytes, std::size_t max_elements, std::size_t chunk = 4096) {
+    cascade::redis::detail::ReplyReader reader(max_bytes, max_elements);
+    ReadAll out;
+    for (std::size_t at = 0; at < wire.size() && !out.error; at += chunk) {
+        auto piece = wire.substr(at, chunk);
+        reader.feed(piece.data(), piece.size());
+        for (;;) {
+            auto next = reader.next();
+            if (!next) {
+                out.error = next.error();
+                break;
+            }
+            if (!*next) break;
+            out.replies.push_back(std::move(**next));
+        }
+    }
+    return out;
+}
+} // namespace
+
+TEST_CASE("a reply announcing 2^31-1 array elements fails as too large, and the next command works on a fresh connection",
+          "[redis][bounds]") {
+    asio::io_context io;
+    RawServer server(io, "*2147483647\r\n");
+    cascade::redis::Config cfg;
+    cfg.port = server.port();
+    cfg.command_timeout = 5s;  // never reached: the failure is immediate
+    cascade::redis::Client client(io.get_executor(), cfg);
+    auto [first, second] = ping_twice(io, server, client);
+    REQUIRE_FALSE(first.has_value());
+    CHECK(first.error() == cascade::redis::Error::reply_too_large);
+    CHECK(first.error().message() == "reply from the redis server past max_reply_bytes or max_reply_elements");
+    REQUIRE(second.has_value());
+    CHECK(second->str == "PONG");
+    CHECK(client.connections_opened() == 2);  // the connection that sent the bad reply was dropped
+}
+
+TEST_CASE("a bulk string longer than max_reply_bytes fails as too large once that many bytes arrived",
+          "[redis][bounds]") {
+    asio::io_context io;
+    RawServer server(io, "$2147483647\r\n" + std::string(16 * 1024, 'a'));
+    cascade::redis::Config cfg;
+    cfg.port = server.port();
+    cfg.command_timeout = 5s;
+    cfg.max_reply_bytes = 4096;
+    cascade::redis::Client client(io.get_executor(), cfg);
+    auto [first, second] = ping_twice(io, server, client);
+    REQUIRE_FALSE(first.has_value());
+    CHECK(first.error() == cascade::redis::Error::reply_too_large);
+    REQUIRE(second.has_value());
+    CHECK(second->str == "PONG");
+}
+
+TEST_CASE("nested arrays share one element budget per reply, and the budget starts again with the next reply",
+          "[redis][bounds]") {
+    std::string const five = "*2\r\n*2\r\n:1\r\n:2\r\n*1\r\n$1\r\nx\r\n";  // 2 + 2 + 1 elements announced
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{4096}}) {
+        INFO("chunk " << chunk);
+        auto within = read_all(five + five, 1024, 5, chunk);
+        CHECK_FALSE(within.error);
+        REQUIRE(within.replies.size() == 2);
+        REQUIRE(within.replies[1].elements.size() == 2);
+        CHECK(within.replies[1].elements[1].elements[0].str == "x");
+        auto past = read_all(five, 1024, 4, chunk);
+        CHECK(past.replies.empty());
+        CHECK(past.error == cascade::redis::Error::reply_too_large);
+    }
+}
+
+TEST_CASE("the byte bound counts one reply: many small replies pass, one reply past it fails", "[redis][bounds]") {
+    std::string many;
+    for (int i = 0; i < 100; ++i) many += "$10\r\n0123456789\r\n";  // 16 bytes each, 1600 in all
+    auto small = read_all(many, 64, 16, 100);
+    CHECK_FALSE(small.error);
+    CHECK(small.replies.size() == 100);
+    auto big = read_all("$100\r\n" + std::string(100, 'a') + "\r\n", 64, 16, 16);
+    CHECK(big.replies.empty());
+    CHECK(big.error == cascade::redis::Error::reply_too_large);
+}
+
+TEST_CASE("bytes that are not RESP are a protocol error, and the reader stays failed", "[redis][bounds]") {
+    auto bad = read_all("+OK\r\n!what\r\n+OK\r\n", 1024, 16);
+    CHECK(bad.replies.size() == 1);
+    CHECK(bad.error == cascade::redis::Error::protocol);
+    auto negative = read_all("*-2\r\n", 1024, 16);
+    // Debian's hiredis 0.14 refuses it as out of range; an unpatched one hands it to the element bound.
+    CHECK((negative.error == cascade::redis::Error::protocol || negative.error == cascade::redis::Error::reply_too_large));
+}
+
+TEST_CASE("reply bounds of zero are a clear error at configure", "[redis][bounds]") {
+    cascade::redis::Config cfg;
+    cfg.max_reply_bytes = 0;
+    CHECK(cascade::redis::check(cfg, "redis cache") == "redis cache: server.max_reply_bytes is 0");
+    cfg.max_reply_bytes = 1;
+    cfg.max_reply_elements = 0;
+    CHECK(cascade::redis::check(cfg, "redis cache") == "redis cache: server.max_reply_elements is 0");
+}

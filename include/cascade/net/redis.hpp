@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -43,6 +44,13 @@ struct Config {
     std::chrono::milliseconds command_timeout{100};
     /// Idle connections kept for reuse.
     std::size_t max_idle = 4;
+    /// Bytes one reply may take on the wire: past it, while the reply is still arriving, the command fails
+    /// with `Error::reply_too_large` and the connection is dropped. A server that announces
+    /// `$2147483647` would otherwise be buffered without bound.
+    std::size_t max_reply_bytes = 64 * 1024 * 1024;
+    /// Array elements one reply may announce, summed over its nested arrays; past it, the same failure.
+    /// hiredis allocates an array's slots when its header arrives: `*2147483647` would be 16 GiB.
+    std::size_t max_reply_elements = 1024 * 1024;
 };
 
 /// @brief What is wrong with `cfg`, prefixed by `who` (`"redis cache"`), or an empty string.
@@ -50,6 +58,8 @@ inline std::string check(Config const& cfg, std::string_view who) {
     if (cfg.host.empty()) return std::string(who) + ": server.host is empty";
     if (cfg.port == 0) return std::string(who) + ": server.port is 0";
     if (cfg.command_timeout.count() <= 0) return std::string(who) + ": server.command_timeout must be positive";
+    if (cfg.max_reply_bytes == 0) return std::string(who) + ": server.max_reply_bytes is 0";
+    if (cfg.max_reply_elements == 0) return std::string(who) + ": server.max_reply_elements is 0";
     return {};
 }
 
@@ -61,8 +71,13 @@ struct Reply {
     std::vector<Reply> elements;
 };
 
-/// @brief Errors of the client (besides Asio's): the server answered something unreadable.
-enum class Error { protocol = 1 };
+/// @brief Errors of the client (besides Asio's). Either one drops the connection.
+enum class Error {
+    /// The server answered something that is not RESP.
+    protocol = 1,
+    /// The reply is past `Config::max_reply_bytes` or `Config::max_reply_elements`.
+    reply_too_large,
+};
 
 namespace detail {
 inline Reply convert(redisReply const* r) {
@@ -102,7 +117,11 @@ inline std::string format(std::vector<std::string> const& args) {
 class ErrorCategory final : public boost::system::error_category {
 public:
     char const* name() const noexcept override { return "cascade.redis"; }
-    std::string message(int) const override { return "unreadable reply from the redis server"; }
+    std::string message(int ev) const override {
+        if (ev == static_cast<int>(Error::reply_too_large))
+            return "reply from the redis server past max_reply_bytes or max_reply_elements";
+        return "unreadable reply from the redis server";
+    }
 };
 inline ErrorCategory const error_category_instance{};
 } // namespace detail
@@ -110,6 +129,94 @@ inline ErrorCategory const error_category_instance{};
 inline boost::system::error_code make_error_code(Error e) noexcept {
     return {static_cast<int>(e), detail::error_category_instance};
 }
+
+namespace detail {
+// hiredis's own reply constructors, which it keeps private: read from a reader made with them.
+inline redisReplyObjectFunctions const& hiredis_functions() {
+    static redisReplyObjectFunctions const fns = [] {
+        std::unique_ptr<redisReader, ReaderFree> r(redisReaderCreate());
+        return *r->fn;
+    }();
+    return fns;
+}
+
+/// @brief RESP replies from the bytes of one connection, sans-io: hiredis's reader with bounds on what one
+/// reply may make it allocate. After an error it stays failed (the connection is to be dropped).
+class ReplyReader {
+public:
+    ReplyReader(std::size_t max_bytes, std::size_t max_elements)
+        : reader_(redisReaderCreateWithFunctions(&functions())), max_bytes_(max_bytes), max_elements_(max_elements),
+          elements_left_(max_elements) {
+        if (reader_) reader_->privdata = this;
+    }
+    ReplyReader(ReplyReader const&) = delete;
+    ReplyReader& operator=(ReplyReader const&) = delete;
+
+    /// @brief Adds bytes read from the connection.
+    void feed(char const* data, std::size_t n) {
+        if (failed_ || !reader_) return;
+        if (redisReaderFeed(reader_.get(), data, n) != REDIS_OK) failed_ = Error::protocol;
+        fed_ += n;
+    }
+
+    /// @brief The next complete reply; `std::nullopt` while it is still arriving; an error for bytes that
+    /// are not RESP or a reply past the bounds.
+    boost::system::result<std::optional<Reply>> next() {
+        if (!reader_) failed_ = Error::protocol;
+        if (failed_) return make_error_code(*failed_);
+        void* raw = nullptr;
+        if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+            failed_ = too_large_ ? Error::reply_too_large : Error::protocol;
+            return make_error_code(*failed_);
+        }
+        if (!raw) {
+            if (fed_ - reply_start_ > max_bytes_) {
+                failed_ = Error::reply_too_large;
+                return make_error_code(*failed_);
+            }
+            return std::optional<Reply>();
+        }
+        Reply r = convert(static_cast<redisReply*>(raw));
+        functions().freeObject(raw);
+        // The next reply starts after the bytes this one consumed.
+        reply_start_ = fed_ - (reader_->len - reader_->pos);
+        elements_left_ = max_elements_;
+        return std::optional<Reply>(std::move(r));
+    }
+
+private:
+    // Refuses an array past the element budget before hiredis allocates its slots; hiredis then fails the
+    // reply (as out of memory), which `next` reports as too large.
+    static void* create_array(redisReadTask const* task, int elements) {
+        auto* self = static_cast<ReplyReader*>(task->privdata);
+        if (elements < 0 || static_cast<std::size_t>(elements) > self->elements_left_) {
+            self->too_large_ = true;
+            return nullptr;
+        }
+        self->elements_left_ -= static_cast<std::size_t>(elements);
+        return hiredis_functions().createArray(task, elements);
+    }
+
+    static redisReplyObjectFunctions& functions() {
+        static redisReplyObjectFunctions fns = [] {
+            redisReplyObjectFunctions f = hiredis_functions();
+            f.createArray = &create_array;
+            return f;
+        }();
+        return fns;
+    }
+
+    std::unique_ptr<redisReader, ReaderFree> reader_;
+    std::size_t max_bytes_;
+    std::size_t max_elements_;
+    std::size_t elements_left_;
+    // Bytes fed so far, and where among them the reply in progress started.
+    std::size_t fed_ = 0;
+    std::size_t reply_start_ = 0;
+    bool too_large_ = false;
+    std::optional<Error> failed_;
+};
+} // namespace detail
 
 /// @brief An asynchronous Redis client with a small pool of connections. Thread-safe.
 class Client {
@@ -121,7 +228,8 @@ public:
     Config const& config() const noexcept { return cfg_; }
 
     /// @brief Sends one command (`{"SET", key, value, "EX", "60"}`) and returns its reply, or an error:
-    /// `timed_out` past `command_timeout`, the socket's error, `Error::protocol`. An error reply from the
+    /// `timed_out` past `command_timeout`, the socket's error, `Error::protocol`, `Error::reply_too_large`
+    /// (the last two drop the connection; the next command opens a fresh one). An error reply from the
     /// server (`-ERR ...`) is a Reply of type `error`, not a failure of the call.
     boost::asio::awaitable<boost::system::result<Reply>> command(std::vector<std::string> args) {
         using namespace boost::asio::experimental::awaitable_operators;
@@ -145,9 +253,10 @@ public:
 
 private:
     struct Connection {
-        explicit Connection(boost::asio::any_io_executor ex) : socket(std::move(ex)), reader(redisReaderCreate()) {}
+        Connection(boost::asio::any_io_executor ex, Config const& cfg)
+            : socket(std::move(ex)), reader(cfg.max_reply_bytes, cfg.max_reply_elements) {}
         boost::asio::ip::tcp::socket socket;
-        std::unique_ptr<redisReader, detail::ReaderFree> reader;
+        detail::ReplyReader reader;
         bool ready = false;
     };
 
@@ -158,7 +267,7 @@ private:
             idle_.pop_back();
             return c;
         }
-        return std::make_shared<Connection>(ex_);
+        return std::make_shared<Connection>(ex_, cfg_);
     }
 
     void give_back(std::shared_ptr<Connection> c) {
@@ -172,16 +281,12 @@ private:
         if (wec) co_return wec;
         std::array<char, 4096> buf{};
         for (;;) {
-            void* raw = nullptr;
-            if (redisReaderGetReply(c.reader.get(), &raw) != REDIS_OK) co_return make_error_code(Error::protocol);
-            if (raw) {
-                Reply r = detail::convert(static_cast<redisReply*>(raw));
-                freeReplyObject(raw);
-                co_return r;
-            }
+            auto next = c.reader.next();
+            if (!next) co_return next.error();
+            if (*next) co_return std::move(**next);
             auto [rec, n] = co_await c.socket.async_read_some(boost::asio::buffer(buf), boost::asio::as_tuple(boost::asio::use_awaitable));
             if (rec) co_return rec;
-            if (redisReaderFeed(c.reader.get(), buf.data(), n) != REDIS_OK) co_return make_error_code(Error::protocol);
+            c.reader.feed(buf.data(), n);
         }
     }
 
