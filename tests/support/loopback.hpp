@@ -54,6 +54,8 @@ struct Reply {
     std::vector<std::pair<std::chrono::milliseconds, std::string>> chunks;
     // Close the connection after this response.
     bool close_after = false;
+    // Answer as keep-alive, then close without saying so: a server's idle timeout firing right away.
+    bool close_silently_after = false;
 
     Reply&& header(std::string name, std::string value) && {
         headers.emplace_back(std::move(name), std::move(value));
@@ -273,7 +275,7 @@ private:
                 auto [wec, wn] = co_await boost::asio::async_write(*s, boost::asio::buffer(payload), as_tuple(use_awaitable));
                 if (wec) co_return;
             }
-            if (reply.close_after || reply.close_mid_body) {
+            if (reply.close_after || reply.close_mid_body || reply.close_silently_after) {
                 boost::system::error_code ignored;
                 boost::beast::get_lowest_layer(*s).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
                 co_return;

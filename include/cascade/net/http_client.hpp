@@ -8,11 +8,14 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -30,6 +33,11 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#if !defined(_WIN32)
+#include <sys/socket.h>
+#include <cerrno>
+#endif
 
 #include <array>
 #include <chrono>
@@ -131,6 +139,10 @@ struct ClientConfig {
     std::size_t max_body_bytes = 8u << 20;
     /// Idle keep-alive connections kept per origin.
     std::size_t max_idle_per_origin = 8;
+    /// An idle connection older than this is closed instead of reused: servers close idle keep-alive
+    /// connections on their own schedule (Node 5 s, nginx 75 s), and a request sent on one they are
+    /// closing is lost. Below Node's default. Zero: idle connections are never reused.
+    std::chrono::milliseconds max_idle_time{4'000};
     /// Verify the server's certificate chain and host name (SNI is always sent). Turn off only for tests.
     bool verify_peer = true;
     /// PEM of extra certificate authorities to trust, besides the system store (tests, private gateways).
@@ -144,7 +156,14 @@ struct ClientConfig {
 /// `http::error::body_limit`; a close in mid-response `http::error::partial_message` (or
 /// `http::error::end_of_stream` before any byte); certificate problems the SSL category's error;
 /// cancellation (through the awaiting coroutine's cancellation slot, which reaches the socket)
-/// `asio::error::operation_aborted`.
+/// `asio::error::operation_aborted`, and only cancellation.
+///
+/// Each connection has its own strand: every handler of its socket and timer, and the exchange itself,
+/// run there, whatever threads run the executor. (Without it, on two threads, Beast's timeout handler and
+/// the aborted read raced, and a timeout surfaced as `operation_aborted`.) A pooled connection is reused
+/// only while younger than `max_idle_time` and still open (checked without blocking before the request is
+/// written); a reused connection that fails before any byte of the answer is replaced by a new connection,
+/// never by another pooled one.
 class HttpClient {
 public:
     HttpClient(boost::asio::any_io_executor ex, ClientConfig cfg)
@@ -169,6 +188,12 @@ public:
         return opened_;
     }
 
+    /// @brief Pooled connections found closed or too old, and closed instead of reused (all origins).
+    std::size_t stale_connections_dropped() const {
+        std::lock_guard lock(mutex_);
+        return dropped_;
+    }
+
     /// @brief Sends `req` to `origin` and reads the whole response, within min(attempt timeout, deadline).
     boost::asio::awaitable<boost::system::result<HttpResponse>> request(Origin const& origin, HttpRequest req,
                                                                        std::chrono::steady_clock::time_point deadline =
@@ -179,27 +204,13 @@ public:
         if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
 
         auto msg = make_message(origin, std::move(req));
-
-        // A pooled connection may have been closed by the server while idle: if it fails before any
-        // byte of the answer arrives, the request goes once more on a fresh connection.
-        for (int round = 0; round < 2; ++round) {
-            auto conn = take(origin);
-            bool const reused = conn != nullptr;
-            if (!conn) {
-                auto made = co_await connect(origin, attempt_end);
-                if (!made) co_return made.error();
-                conn = std::move(*made);
-            }
-            conn->expires_at(attempt_end);
-            Exchange ex = co_await exchange(*conn, msg);
-            if (ex.error) {
-                if (reused && !ex.got_bytes && round == 0 && is_stale(ex.error)) continue;
-                co_return ex.error;
-            }
-            if (ex.keep_alive) give_back(origin, std::move(conn));
-            co_return std::move(ex.response);
-        }
-        co_return boost::system::error_code(boost::beast::http::error::end_of_stream);
+        auto conn = take(origin);
+        if (!conn) conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
+        auto strand = conn->strand;
+        // Named locals, then moved in: g++ 12 destroys temporaries of a co_await expression twice.
+        auto op = exchange_on_strand(origin, std::move(conn), msg, attempt_end);
+        auto r = co_await boost::asio::co_spawn(strand, std::move(op), boost::asio::use_awaitable);
+        co_return r;
     }
 
     /// @brief Like `request`, but a 2xx body is handed to `on_body(std::string_view)` piece by piece as it
@@ -214,16 +225,11 @@ public:
         if (deadline < attempt_end) attempt_end = deadline;
         if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
         auto msg = make_message(origin, std::move(req));
-        auto made = co_await connect(origin, attempt_end);  // a fresh connection: streams are long and rare
-        if (!made) co_return made.error();
-        auto conn = std::move(*made);
-        conn->expires_at(attempt_end);
-        // Two statements, not a conditional: g++ 12 mis-destroys temporaries of a co_await inside ?:.
-        if (conn->tls) {
-            auto r = co_await stream_on(*conn->tls, conn->buffer, msg, on_body);
-            co_return r;
-        }
-        auto r = co_await stream_on(*conn->plain, conn->buffer, msg, on_body);
+        // A fresh connection, never pooled: streams are long and rare. It runs on a strand of its own.
+        auto conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
+        auto strand = conn->strand;
+        auto op = stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body);
+        auto r = co_await boost::asio::co_spawn(strand, std::move(op), boost::asio::use_awaitable);
         co_return r;
     }
 
@@ -273,15 +279,92 @@ private:
         co_return out;
     }
 
-    // One connection, plain or TLS.
+    using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+    using Message = boost::beast::http::request<boost::beast::http::string_body>;
+
+    // One connection, plain or TLS, and the strand all its handlers run on. Its streams are made, used
+    // and destroyed on that strand only.
     struct Conn {
+        explicit Conn(Strand s) : strand(std::move(s)) {}
+        Strand strand;
         std::unique_ptr<boost::beast::tcp_stream> plain;
         std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
         boost::beast::flat_buffer buffer;
+        std::chrono::steady_clock::time_point idle_since{};
 
+        bool open() const noexcept { return plain || tls; }
+        void reset() {
+            tls.reset();
+            plain.reset();
+            buffer.clear();
+        }
         boost::beast::tcp_stream& lowest() { return plain ? *plain : boost::beast::get_lowest_layer(*tls); }
         void expires_at(std::chrono::steady_clock::time_point t) { lowest().expires_at(t); }
     };
+
+    // Can an idle pooled connection carry a request? Not if the server closed it (a read would see EOF),
+    // nor if it sent bytes nobody asked for. A peek that does not block; only on the connection's strand.
+    static bool still_open(Conn& c) {
+        if (c.buffer.size() != 0) return false;
+#if defined(_WIN32)
+        return true;
+#else
+        char byte;
+        auto n = ::recv(c.lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+#endif
+    }
+
+    // The whole request on `conn`'s strand: a pooled connection is checked first; a reused connection that
+    // fails before any byte of the answer arrives is replaced by a new one (never another pooled one).
+    boost::asio::awaitable<boost::system::result<HttpResponse>> exchange_on_strand(Origin const& origin, std::unique_ptr<Conn> conn,
+                                                                                  Message const& msg,
+                                                                                  std::chrono::steady_clock::time_point attempt_end) {
+        // Cancellation arrives as operation_aborted from the operation in flight, not as an exception.
+        co_await boost::asio::this_coro::throw_if_cancelled(false);
+        bool reused = conn->open();
+        if (reused && !still_open(*conn)) {
+            conn->reset();
+            reused = false;
+            std::lock_guard lock(mutex_);
+            ++dropped_;
+        }
+        for (;;) {
+            if (!conn->open()) {
+                auto ec = co_await connect(origin, *conn, attempt_end);
+                if (ec) co_return ec;
+            }
+            conn->expires_at(attempt_end);
+            Exchange ex = co_await exchange(*conn, msg);
+            if (ex.error) {
+                if (reused && !ex.got_bytes && is_stale(ex.error)) {
+                    conn->reset();
+                    reused = false;
+                    continue;
+                }
+                co_return ex.error;
+            }
+            if (ex.keep_alive) give_back(origin, std::move(conn));
+            co_return std::move(ex.response);
+        }
+    }
+
+    template <class OnBody>
+    boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on_strand(Origin const& origin, std::unique_ptr<Conn> conn,
+                                                                                Message const& msg,
+                                                                                std::chrono::steady_clock::time_point attempt_end,
+                                                                                OnBody& on_body) {
+        co_await boost::asio::this_coro::throw_if_cancelled(false);
+        if (auto ec = co_await connect(origin, *conn, attempt_end)) co_return ec;
+        conn->expires_at(attempt_end);
+        // Two statements, not a conditional: g++ 12 mis-destroys temporaries of a co_await inside ?:.
+        if (conn->tls) {
+            auto r = co_await stream_on(*conn->tls, conn->buffer, msg, on_body);
+            co_return r;
+        }
+        auto r = co_await stream_on(*conn->plain, conn->buffer, msg, on_body);
+        co_return r;
+    }
 
     struct Exchange {
         boost::system::error_code error;
@@ -295,56 +378,88 @@ private:
                ec == boost::asio::error::broken_pipe || ec == boost::asio::error::eof;
     }
 
+    // The most recently used idle connection of `origin` younger than `max_idle_time`; older ones are
+    // closed (on their own strands).
     std::unique_ptr<Conn> take(Origin const& origin) {
-        std::lock_guard lock(mutex_);
-        auto it = idle_.find(origin.key());
-        if (it == idle_.end() || it->second.empty()) return nullptr;
-        auto c = std::move(it->second.back());
-        it->second.pop_back();
+        std::vector<std::unique_ptr<Conn>> expired;
+        std::unique_ptr<Conn> c;
+        {
+            std::lock_guard lock(mutex_);
+            auto it = idle_.find(origin.key());
+            if (it == idle_.end()) return nullptr;
+            auto& v = it->second;  // oldest first
+            auto const oldest_usable = std::chrono::steady_clock::now() - cfg_.max_idle_time;
+            auto first_fresh = v.begin();
+            while (first_fresh != v.end() && (cfg_.max_idle_time.count() <= 0 || (*first_fresh)->idle_since <= oldest_usable))
+                ++first_fresh;
+            expired.assign(std::make_move_iterator(v.begin()), std::make_move_iterator(first_fresh));
+            v.erase(v.begin(), first_fresh);
+            dropped_ += expired.size();
+            if (!v.empty()) {
+                c = std::move(v.back());
+                v.pop_back();
+            }
+        }
+        for (auto& e : expired) close_on_strand(std::move(e));
         return c;
     }
 
+    // Called on `c`'s strand.
     void give_back(Origin const& origin, std::unique_ptr<Conn> c) {
+        c->idle_since = std::chrono::steady_clock::now();
         std::lock_guard lock(mutex_);
         auto& v = idle_[origin.key()];
         if (v.size() < cfg_.max_idle_per_origin) v.push_back(std::move(c));
     }
 
-    boost::asio::awaitable<boost::system::result<std::unique_ptr<Conn>>> connect(Origin const& origin,
-                                                                                std::chrono::steady_clock::time_point attempt_end) {
+    static void close_on_strand(std::unique_ptr<Conn> c) {
+        auto strand = c->strand;
+        std::shared_ptr<Conn> owned(std::move(c));
+        boost::asio::post(strand, [owned]() mutable { owned.reset(); });
+    }
+
+    // Opens `c` (TCP, then TLS) on its strand, within the connect timeout and the attempt's end.
+    boost::asio::awaitable<boost::system::error_code> connect(Origin const& origin, Conn& c,
+                                                              std::chrono::steady_clock::time_point attempt_end) {
         using boost::asio::as_tuple;
         using boost::asio::use_awaitable;
         auto connect_end = std::chrono::steady_clock::now() + cfg_.connect_timeout;
         if (attempt_end < connect_end) connect_end = attempt_end;
-        boost::asio::ip::tcp::resolver resolver(ex_);
+        c.reset();
+        boost::asio::ip::tcp::resolver resolver(c.strand);
         auto [rec, eps] = co_await resolver.async_resolve(origin.host, std::to_string(origin.port), as_tuple(use_awaitable));
         if (rec) co_return rec;
-        auto c = std::make_unique<Conn>();
         if (origin.tls) {
             std::call_once(system_store_loaded_, [this] {
                 boost::system::error_code ignored;  // no system store: only extra_ca_pem is trusted
                 ssl_.set_default_verify_paths(ignored);
             });
-            c->tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(ex_, ssl_);
+            c.tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(c.strand, ssl_);
             // SNI, and the name the certificate must carry.
-            if (!SSL_set_tlsext_host_name(c->tls->native_handle(), origin.host.c_str()))
+            if (!SSL_set_tlsext_host_name(c.tls->native_handle(), origin.host.c_str()))
                 co_return boost::system::error_code(static_cast<int>(::ERR_get_error()), boost::asio::error::get_ssl_category());
-            if (cfg_.verify_peer) c->tls->set_verify_callback(boost::asio::ssl::host_name_verification(origin.host));
+            if (cfg_.verify_peer) c.tls->set_verify_callback(boost::asio::ssl::host_name_verification(origin.host));
         } else {
-            c->plain = std::make_unique<boost::beast::tcp_stream>(ex_);
+            c.plain = std::make_unique<boost::beast::tcp_stream>(c.strand);
         }
-        c->expires_at(connect_end);
-        auto [cec, ep] = co_await c->lowest().async_connect(eps, as_tuple(use_awaitable));
-        if (cec) co_return cec;
+        c.expires_at(connect_end);
+        auto [cec, ep] = co_await c.lowest().async_connect(eps, as_tuple(use_awaitable));
+        if (cec) {
+            c.reset();
+            co_return cec;
+        }
         {
             std::lock_guard lock(mutex_);
             ++opened_;
         }
-        if (c->tls) {
-            auto [hec] = co_await c->tls->async_handshake(boost::asio::ssl::stream_base::client, as_tuple(use_awaitable));
-            if (hec) co_return hec;
+        if (c.tls) {
+            auto [hec] = co_await c.tls->async_handshake(boost::asio::ssl::stream_base::client, as_tuple(use_awaitable));
+            if (hec) {
+                c.reset();
+                co_return hec;
+            }
         }
-        co_return std::move(c);
+        co_return boost::system::error_code{};
     }
 
     template <class Stream>
@@ -387,6 +502,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_;
     std::size_t opened_ = 0;
+    std::size_t dropped_ = 0;
 };
 
 } // namespace cascade::net
