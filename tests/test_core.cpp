@@ -238,6 +238,37 @@ TEST_CASE("a provider-scoped verdict opens the circuit; after the break exactly 
     CHECK_FALSE(st.admit(now + 10s).probe);
 }
 
+TEST_CASE("a success of a request sent before the circuit opened leaves it open; only the probe's closes it",
+          "[state][circuit]") {
+    cascade::TierState st(2, {}, {});
+    auto now = Clock::now();
+    st.on_failure(std::size_t{0}, verdict(Fault::blocked, Scope::provider, 10s), now, false);
+    // A reply to a request sent before the block arrived, on another key.
+    st.on_success(std::size_t{1}, 0, 0, false);
+    CHECK(st.circuit_open(now + 1s));
+    CHECK_FALSE(st.admit(now + 1s).allowed);
+    // After the break: the probe goes out; a late success of another request does not close it either.
+    REQUIRE(st.admit(now + 10s).probe);
+    st.on_success(std::size_t{1}, 0, 0, false);
+    CHECK_FALSE(st.admit(now + 10s).allowed);
+    st.on_success(std::size_t{0}, 0, 0, true);
+    CHECK(st.admit(now + 10s).allowed);
+}
+
+TEST_CASE("before a retry, a key cooled or a circuit opened meanwhile is not tried again", "[state][retry]") {
+    cascade::TierState st(2, {}, {});
+    auto now = Clock::now();
+    CHECK(st.recheck(0, now) == cascade::Recheck::same_key);
+    st.on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 5s), now, false);
+    CHECK(st.recheck(0, now + 1s) == cascade::Recheck::next_key);
+    CHECK(st.recheck(1, now + 1s) == cascade::Recheck::same_key);
+    CHECK(st.recheck(0, now + 5s) == cascade::Recheck::same_key);
+    st.on_failure(std::size_t{1}, verdict(Fault::unauthorized, Scope::key), now, false);
+    CHECK(st.recheck(1, now + 1h) == cascade::Recheck::next_key);
+    st.on_failure(std::nullopt, verdict(Fault::blocked, Scope::provider, 10s), now, false);
+    CHECK(st.recheck(0, now + 6s) == cascade::Recheck::next_tier);
+}
+
 TEST_CASE("a blocked provider without a cooldown stays open for the blocked default", "[state][circuit]") {
     cascade::CircuitConfig cfg;
     cfg.blocked_cooldown = 2h;

@@ -66,6 +66,13 @@ struct KeyPick {
     std::uint32_t reserved_tokens = 0;
 };
 
+/// @brief What `TierState::recheck` found before a retry on the same key.
+enum class Recheck {
+    same_key,   ///< nothing changed: retry
+    next_key,   ///< the key is cooling down or disabled: try the tier's next key
+    next_tier,  ///< the tier's circuit is open: leave the tier
+};
+
 /// @brief State of one key.
 struct KeyState {
     Clock::time_point cool_until{};
@@ -190,15 +197,26 @@ public:
     bool quiet() const noexcept { return quiet_.load(std::memory_order_relaxed); }
 
     /// @brief A request on `key` succeeded, using `used_tokens` where `reserved` had been reserved.
+    ///
+    /// Only the probe's success closes an open circuit: a request sent before the circuit opened (before
+    /// a 1010 arrived, say) may still succeed afterwards, and says nothing about the provider now.
     void on_success(std::optional<std::size_t> key, std::uint32_t reserved, std::uint32_t used_tokens, bool probe) {
         if (key && *key < keys_.size() && limits_.tokens_per_minute && used_tokens)
             keys_[*key].tokens += static_cast<double>(reserved) - static_cast<double>(used_tokens);
         consecutive_failures_ = 0;
-        if (probe || open_) {
+        if (probe) {
             open_ = false;
             probing_ = false;
         }
         update_dirty();
+    }
+
+    /// @brief May a request whose attempt on `key` failed try that key again now? Not when, meanwhile,
+    /// the key was cooled or disabled, or the circuit opened (a failed probe re-opens it too).
+    Recheck recheck(std::size_t key, Clock::time_point now) const noexcept {
+        if (open_) return Recheck::next_tier;
+        if (key < keys_.size() && (keys_[key].disabled || now < keys_[key].cool_until)) return Recheck::next_key;
+        return Recheck::same_key;
     }
 
     /// @brief A request on `key` failed with `v`: cool or disable the key, open the circuit, count failures.
