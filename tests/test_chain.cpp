@@ -340,6 +340,45 @@ TEST_CASE("a transient failure is retried on the same key with backoff", "[chain
     CHECK(has_fault(c.trail[0].fault, Fault::server_error));
 }
 
+TEST_CASE("a retry does not go to a key that another request cooled during its backoff", "[chain][retry][cooldown]") {
+    // Request A: key 1 answers 500 and A backs off. Meanwhile request B gets a 429 on key 1 (cooling it
+    // for a minute) and moves to key 2. A's retry must go to key 2 as well, not to the cooling key 1.
+    asio::io_context io;
+    ScriptedTier groq("groq", 2);
+    groq.then(Step::fail(Fault::server_error, Scope::attempt, {}, true), 0).then(Step::fail(Fault::rate_limited, Scope::key, 60s), 0);
+    ScriptedT chain(io.get_executor(), groq, make_template());
+    chain.retry_policy().base_delay = 20ms;
+    auto req = make_req();
+    std::vector<cascade::Completion> got;
+    auto one = [&]() -> asio::awaitable<void> { got.push_back(co_await chain.complete(req)); };
+    asio::co_spawn(io, one(), asio::detached);  // A: runs until its backoff
+    asio::co_spawn(io, one(), asio::detached);  // B
+    io.run();
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].label == "groq2");
+    CHECK(got[1].label == "groq2");
+    CHECK(groq.calls(0) == 2);
+    CHECK(groq.calls(1) == 2);
+}
+
+TEST_CASE("a retry does not go to a tier whose circuit another request opened during its backoff", "[chain][retry][circuit]") {
+    asio::io_context io;
+    ScriptedTier groq("groq", 2);
+    groq.then(Step::fail(Fault::server_error, Scope::attempt, {}, true), 0).then(Step::fail(Fault::blocked, Scope::provider, 1h), 0);
+    ScriptedT chain(io.get_executor(), groq, make_template());
+    chain.retry_policy().base_delay = 20ms;
+    auto req = make_req();
+    std::vector<cascade::Completion> got;
+    auto one = [&]() -> asio::awaitable<void> { got.push_back(co_await chain.complete(req)); };
+    asio::co_spawn(io, one(), asio::detached);
+    asio::co_spawn(io, one(), asio::detached);
+    io.run();
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].label == "fallback-template");
+    CHECK(got[1].label == "fallback-template");
+    CHECK(groq.total_calls() == 2);
+}
+
 TEST_CASE("retries stop after max_retries and the chain moves on", "[chain][retry]") {
     asio::io_context io;
     ScriptedTier deepseek("deepseek");

@@ -304,23 +304,29 @@ private:
         return Clock::now() + budget;
     }
 
-    void record(Context& ctx, std::size_t tier, int key, Verdict const& v, std::chrono::microseconds latency, bool skipped,
-                Usage usage = {}, double cost = 0.0) {
-        auto const& lbl = label(tier, key);
+    // What every event of tier `tier` says: the tier, its name, the label of `key`, the latency.
+    AttemptEvent event_of(std::size_t tier, int key, std::chrono::microseconds latency) const {
         AttemptEvent e;
         e.tier = tier;
         e.tier_name = names_[tier];
-        e.label = lbl;
+        e.label = label(tier, key);
         e.key = key;
+        e.latency = latency;
+        return e;
+    }
+
+    // A failed attempt or a skip: to the observer and into the trail.
+    void record(Context& ctx, std::size_t tier, int key, Verdict const& v, std::chrono::microseconds latency, bool skipped,
+                Usage usage = {}, double cost = 0.0) {
+        auto e = event_of(tier, key, latency);
         e.fault = make_error_code(v.fault);
         e.http_status = v.http_status;
         e.skipped = skipped;
-        e.latency = latency;
         e.usage = usage;
         e.cost_usd = cost;
         shared_->observe.on_attempt(e);
         Attempt a;
-        a.label = lbl;
+        a.label = std::string(e.label);
         a.tier = tier;
         a.key = key;
         a.fault = e.fault;
@@ -330,13 +336,9 @@ private:
         ctx.trail->push_back(std::move(a));
     }
 
+    // An answer: to the observer only (the trail lists what came before it).
     void record_hit(std::size_t tier, int key, Completion const& c, std::chrono::microseconds latency) {
-        AttemptEvent e;
-        e.tier = tier;
-        e.tier_name = names_[tier];
-        e.label = label(tier, key);
-        e.key = key;
-        e.latency = latency;
+        auto e = event_of(tier, key, latency);
         e.usage = c.usage;
         e.cost_usd = c.cost_usd;
         shared_->observe.on_attempt(e);
@@ -353,14 +355,16 @@ private:
             return r ? &*r : nullptr;
     }
 
-    void record_special(std::string_view name, Completion const& c, std::chrono::microseconds latency) {
+    // Rows after the tiers in the stats: answers from the cache, answers shared with a request in flight.
+    static constexpr std::size_t cache_row = tier_count, shared_row = tier_count + 1;
+
+    void record_special(std::size_t row, std::string_view name, std::chrono::microseconds latency) {
         AttemptEvent e;
-        e.tier = tier_count + (name == "cache" ? 0 : 1);
+        e.tier = row;
         e.tier_name = name;
         e.label = name;
         e.latency = latency;
         shared_->observe.on_attempt(e);
-        (void)c;
     }
 
     // The cache, then single flight, then the pipeline. Only answers of fallible tiers are stored.
@@ -379,7 +383,7 @@ private:
             hit->origin = Origin::cache;
             hit->trail.clear();
             hit->latency = since(start);
-            record_special("cache", *hit, hit->latency);
+            record_special(cache_row, "cache", hit->latency);
             co_return result_type(std::move(*hit));
         }
 
@@ -400,7 +404,7 @@ private:
                     c->origin = c->origin == Origin::fallback ? Origin::fallback : Origin::shared;
                     c->trail.clear();
                     c->latency = since(start);
-                    record_special("shared", *c, c->latency);
+                    record_special(shared_row, "shared", c->latency);
                 }
                 co_return r;
             }
@@ -473,6 +477,7 @@ private:
                     if (!pick.key) break;
                 }
                 int const key = terminal ? no_key : static_cast<int>(*pick.key);
+                Recheck recheck = Recheck::same_key;
 
                 for (int retries = 0;; ++retries) {
                     ctx.key = key;
@@ -528,9 +533,12 @@ private:
                         stop = true;
                         break;
                     }
+                    // Other requests may have cooled the key or opened the circuit during the backoff.
+                    recheck = recheck_after_backoff(i, pick);
+                    if (recheck != Recheck::same_key) break;
                 }
-                // Only a key-scoped failure makes the next key worth trying.
-                if (stop || last.scope != Scope::key) break;
+                // Only a key-scoped failure, or a key cooled meanwhile, makes the next key worth trying.
+                if (stop || (last.scope != Scope::key && recheck != Recheck::next_key)) break;
             }
         }
         if constexpr (infallible)
@@ -706,6 +714,14 @@ private:
         rc.remaining = ctx.remaining();
         rc.jitter = detail::jitter_unit();
         return retry_.next_delay(rc);
+    }
+
+    // Before retrying the key `pick` holds: is it still usable, and is the tier's circuit still closed?
+    Recheck recheck_after_backoff(std::size_t i, KeyPick const& pick) {
+        auto& st = shared_->states[i];
+        if (st.quiet()) return Recheck::same_key;
+        std::lock_guard lock(shared_->mutex);
+        return st.recheck(*pick.key, detail::now());
     }
 
     // Waits `delay`; false when the wait was cancelled (the caller, or the deadline).
