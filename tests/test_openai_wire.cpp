@@ -4,6 +4,9 @@
 
 #include <boost/json/parse.hpp>
 
+#include <cstdint>
+#include <limits>
+
 #include <catch2/catch.hpp>
 
 using cascade::openai::ParseError;
@@ -67,4 +70,16 @@ TEST_CASE("cost is computed from usage and per-million prices", "[openai][wire]"
     cascade::Prices p{0.59, 0.79};  // Groq llama-3.3-70b list prices
     CHECK(p.cost({1'000'000, 0}) == Approx(0.59));
     CHECK(p.cost({86, 220}) == Approx((86 * 0.59 + 220 * 0.79) / 1e6));
+}
+
+TEST_CASE("a token count past 32 bits saturates instead of wrapping to a small number", "[openai][wire][fuzz]") {
+    // 4294967382 = 2^32 + 86: a cast would bill it as 86 tokens.
+    auto r = cascade::openai::parse_reply(
+        R"({"choices":[{"message":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4294967382,"completion_tokens":18446744073709551615}})");
+    REQUIRE(r.has_value());
+    CHECK(r->usage.prompt_tokens == std::numeric_limits<std::uint32_t>::max());
+    CHECK(r->usage.completion_tokens == std::numeric_limits<std::uint32_t>::max());
+    auto negative = cascade::openai::parse_reply(R"({"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":-5}})");
+    REQUIRE(negative.has_value());
+    CHECK(negative->usage.prompt_tokens == 0);
 }

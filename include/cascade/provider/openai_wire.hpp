@@ -13,6 +13,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -76,10 +77,13 @@ enum class ParseError {
     no_choices,    ///< JSON without `choices[0].message`
 };
 
+// A token count: negative or not an integer is 0; one past 32 bits saturates rather than wrapping to a
+// small number (4294967382 is not 86 tokens).
 inline std::uint32_t to_u32(boost::json::value const* v) noexcept {
+    constexpr auto top = std::numeric_limits<std::uint32_t>::max();
     if (!v) return 0;
-    if (v->is_int64()) return v->as_int64() > 0 ? static_cast<std::uint32_t>(v->as_int64()) : 0;
-    if (v->is_uint64()) return static_cast<std::uint32_t>(v->as_uint64());
+    if (v->is_int64()) return v->as_int64() <= 0 ? 0 : v->as_int64() >= top ? top : static_cast<std::uint32_t>(v->as_int64());
+    if (v->is_uint64()) return v->as_uint64() >= top ? top : static_cast<std::uint32_t>(v->as_uint64());
     return 0;
 }
 
