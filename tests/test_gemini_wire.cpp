@@ -10,7 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <fstream>
 #include <unistd.h>
 
@@ -63,6 +65,21 @@ TEST_CASE("an error body or a truncated one is a parse error", "[gemini][wire]")
     CHECK(cascade::gemini::parse_reply(R"([{"error":{"code":429,"message":"Resource exhausted.","status":"RESOURCE_EXHAUSTED"}}])").error() ==
           cascade::gemini::ParseError::error_object);
     CHECK(cascade::gemini::parse_reply(R"({"candidates":[{"content")").error() == cascade::gemini::ParseError::not_json);
+}
+
+TEST_CASE("token counts past 32 bits saturate, the thoughts included, instead of wrapping", "[gemini][wire][fuzz]") {
+    constexpr auto top = std::numeric_limits<std::uint32_t>::max();
+    // 4294967431 = 2^32 + 135; 4294967000 + 891 thoughts overflows 32 bits when added.
+    auto r = cascade::gemini::parse_reply(
+        R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4294967431,"candidatesTokenCount":4294967000,"thoughtsTokenCount":891}})");
+    REQUIRE(r.has_value());
+    CHECK(r->usage.prompt_tokens == top);
+    CHECK(r->usage.completion_tokens == top);
+    auto negative = cascade::gemini::parse_reply(
+        R"({"candidates":[{"content":{"parts":[{"text":"x"}]}}],"usageMetadata":{"promptTokenCount":-1,"candidatesTokenCount":18446744073709551615}})");
+    REQUIRE(negative.has_value());
+    CHECK(negative->usage.prompt_tokens == 0);
+    CHECK(negative->usage.completion_tokens == top);
 }
 
 // --- Service account ------------------------------------------------------------------------------

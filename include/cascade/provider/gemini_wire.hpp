@@ -12,6 +12,9 @@
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -63,11 +66,14 @@ inline bool is_refusal(std::string_view finish_reason) noexcept {
            finish_reason == "BLOCKLIST" || finish_reason == "SPII";
 }
 
+// A token count: negative or not an integer is 0; one past 32 bits saturates rather than wrapping to a
+// small number.
 inline std::uint32_t count_of(boost::json::object const& o, std::string_view key) noexcept {
+    constexpr auto top = std::numeric_limits<std::uint32_t>::max();
     auto const* v = o.if_contains(key);
     if (!v) return 0;
-    if (v->is_int64() && v->as_int64() > 0) return static_cast<std::uint32_t>(v->as_int64());
-    if (v->is_uint64()) return static_cast<std::uint32_t>(v->as_uint64());
+    if (v->is_int64()) return v->as_int64() <= 0 ? 0 : v->as_int64() >= top ? top : static_cast<std::uint32_t>(v->as_int64());
+    if (v->is_uint64()) return v->as_uint64() >= top ? top : static_cast<std::uint32_t>(v->as_uint64());
     return 0;
 }
 
@@ -86,7 +92,8 @@ inline boost::system::result<Reply, ParseError> parse_reply(std::string_view bod
     if (auto const* um = o.if_contains("usageMetadata"); um && um->is_object()) {
         auto const& u = um->get_object();
         r.usage.prompt_tokens = count_of(u, "promptTokenCount");
-        r.usage.completion_tokens = count_of(u, "candidatesTokenCount") + count_of(u, "thoughtsTokenCount");
+        std::uint64_t const output = std::uint64_t{count_of(u, "candidatesTokenCount")} + count_of(u, "thoughtsTokenCount");
+        r.usage.completion_tokens = static_cast<std::uint32_t>(std::min<std::uint64_t>(output, std::numeric_limits<std::uint32_t>::max()));
     }
     auto const* cands = o.if_contains("candidates");
     if (!cands || !cands->is_array() || cands->get_array().empty()) {
