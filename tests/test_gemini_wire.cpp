@@ -82,6 +82,13 @@ TEST_CASE("token counts past 32 bits saturate, the thoughts included, instead of
     CHECK(negative->usage.completion_tokens == top);
 }
 
+TEST_CASE("a prompt blocked with an empty reason is blocked, and says so", "[gemini][wire][fuzz]") {
+    auto r = cascade::gemini::parse_reply(R"({"promptFeedback":{"blockReason":""},"modelVersion":"gemini-2.5-flash"})");
+    REQUIRE(r.has_value());
+    CHECK(r->prompt_blocked);
+    CHECK(r->finish_reason == "BLOCK_REASON_UNSPECIFIED");
+}
+
 // --- Service account ------------------------------------------------------------------------------
 
 TEST_CASE("a service account key file is read, and a bad one names the missing or bad field", "[google][auth]") {

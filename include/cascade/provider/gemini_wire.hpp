@@ -100,7 +100,8 @@ inline boost::system::result<Reply, ParseError> parse_reply(std::string_view bod
         if (auto const* pf = o.if_contains("promptFeedback"); pf && pf->is_object()) {
             if (auto const* br = pf->get_object().if_contains("blockReason"); br && br->is_string()) {
                 r.prompt_blocked = true;
-                r.finish_reason = std::string(br->get_string());
+                // An empty reason still blocks; the trail should say so rather than "prompt blocked: ".
+                r.finish_reason = br->get_string().empty() ? std::string("BLOCK_REASON_UNSPECIFIED") : std::string(br->get_string());
                 return r;
             }
         }
