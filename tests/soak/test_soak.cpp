@@ -163,8 +163,8 @@ struct Kind {
 };
 
 // How long an LLM takes to answer: a normal answer, and a slow one (still inside the attempt timeout).
-ms normal_latency(std::mt19937& rng) { return ms(std::uniform_int_distribution<int>(20, 150)(rng)); }
-ms slow_latency(std::mt19937& rng) { return ms(std::uniform_int_distribution<int>(250, 450)(rng)); }
+ms normal_latency(std::mt19937& rng) { return ms(std::uniform_int_distribution<int>(100, 300)(rng)); }
+ms slow_latency(std::mt19937& rng) { return ms(std::uniform_int_distribution<int>(350, 450)(rng)); }
 
 // G4 with every header short and consistent: retry-after, the body's "try again in", the reset.
 Answer groq_429_retry_after(int secs) {
@@ -464,6 +464,7 @@ struct Tally {
     std::size_t exceptions = 0;
     std::string first_exception;
     std::size_t cancelled = 0;  // results and trail entries saying cancelled
+    std::size_t failed_cancelled = 0;  // results (a Failure) saying cancelled
     std::string first_cancelled;
     std::size_t untyped_failures = 0;  // a Failure whose code is not a cascade.fault
     std::string first_untyped;
@@ -513,7 +514,8 @@ struct Report {
     std::size_t groq_accepted = 0, groq_idle_closed = 0, deepseek_accepted = 0, deepseek_idle_closed = 0;
     Time start{}, down_at{}, up_at{};
     // Copied from the tally.
-    std::size_t recorded = 0, late = 0, exceptions = 0, cancelled = 0, untyped_failures = 0, fallback_without_trail = 0;
+    std::size_t recorded = 0, late = 0, exceptions = 0, cancelled = 0, failed_cancelled = 0, untyped_failures = 0,
+                fallback_without_trail = 0;
     std::chrono::microseconds max_latency{0};
     std::string first_late, first_exception, first_cancelled, first_untyped;
     std::map<std::string, std::size_t> answered_by, failure_codes, attempts, refused, faults, network_details;
@@ -776,6 +778,7 @@ private:
                     tally_.first_untyped = "a request started " + when + " failed with " + f.code.category().name() +
                                            ":" + std::to_string(f.code.value()) + " " + f.message();
             }
+            if (is_cancelled(f.code)) ++tally_.failed_cancelled;
             if (is_cancelled(f.code) && tally_.cancelled++ == 0)
                 tally_.first_cancelled = "a request started " + when + " failed as cancelled: " + trail_text(f.trail);
         }
@@ -820,6 +823,7 @@ private:
         r.late = tally_.late;
         r.exceptions = tally_.exceptions;
         r.cancelled = tally_.cancelled;
+        r.failed_cancelled = tally_.failed_cancelled;
         r.untyped_failures = tally_.untyped_failures;
         r.fallback_without_trail = tally_.fallback_without_trail;
         r.max_latency = tally_.max_latency;
@@ -936,19 +940,24 @@ void check_common(Report const& r) {
     }
     {
         std::size_t key_rests = 0, provider_rests = 0;
-        std::map<std::string, std::size_t> by_kind;
-        std::string examples;
-        for (std::size_t i = 0; i < r.violations.size(); ++i) {
-            auto const& v = r.violations[i];
+        std::map<std::string, std::size_t> by_kind, by_lateness;
+        for (auto const& v : r.violations) {
             (v.rest.key >= 0 ? key_rests : provider_rests) += 1;
             ++by_kind[v.rest.what];
-            if (i < 5) examples += "\n  " + violation_text(r, v);
+            auto after = std::chrono::duration_cast<ms>(v.hit.at - v.rest.from).count();
+            ++by_lateness[after < 200 ? "a 100-199 ms" : after < 500 ? "b 200-499 ms" : after < 1000 ? "c 500-999 ms" : "d 1000+ ms"];
         }
+        // The first ones, and the ones deepest into their rest (the least likely to have been in flight).
+        auto deepest = r.violations;
+        std::sort(deepest.begin(), deepest.end(), [](auto const& a, auto const& b) { return a.hit.at - a.rest.from > b.hit.at - b.rest.from; });
+        std::string examples;
+        for (std::size_t i = 0; i < r.violations.size() && i < 3; ++i) examples += "\n  first: " + violation_text(r, r.violations[i]);
+        for (std::size_t i = 0; i < deepest.size() && i < 3; ++i) examples += "\n  deepest: " + violation_text(r, deepest[i]);
         INFO("check 3 (no request to a key inside its cooldown, or to a provider inside its block): "
              << r.violations.size() << " requests arrived inside a rest (" << key_rests << " inside a key's cooldown, "
              << provider_rests << " inside a provider's block), counting only those later than "
              << r.settings.in_flight_slack.count() << " ms after the rest began; by rest: " << map_text(by_kind)
-             << "; e.g." << examples);
+             << "; by time since the rest began: " << map_text(by_lateness) << examples);
         CHECK(r.violations.empty());
     }
     {
@@ -964,17 +973,29 @@ void check_common(Report const& r) {
     // was down (the trails say which).
     auto groq_refused = sum_for_prefix(r.refused, "groq");
     auto deepseek_refused = sum_for_prefix(r.refused, "deepseek");
+    // A failure before any byte of an answer ("end of stream") on a connection the server had closed
+    // while idle: the attempt never reached the upstream.
+    auto eos = [&](std::string const& prefix) {
+        std::size_t n = 0;
+        for (auto const& [k, v] : r.network_details)
+            if (k.rfind(prefix, 0) == 0 && k.find("end of stream") != std::string::npos) n += v;
+        return n;
+    };
+    auto gap = [](std::size_t counted, std::size_t served) { return static_cast<long long>(counted) - static_cast<long long>(served); };
     {
         INFO("check 4 (groq: the upstream's hits equal the chain's stats): the stats count " << stats_attempts(r, 0)
              << " attempts, " << groq_refused << " of them refused while the upstream was down; the upstream served "
-             << r.upstream_groq << " (it cut " << r.groq_cuts << " mid-body); network faults: " << map_text(r.network_details)
-             << "\n" << r.stats_table);
+             << r.upstream_groq << " (it cut " << r.groq_cuts << " mid-body): "
+             << gap(stats_attempts(r, 0), r.upstream_groq + groq_refused) << " attempts unaccounted for; " << eos("groq")
+             << " groq attempts failed with \"end of stream\"; network faults: " << map_text(r.network_details) << "\n"
+             << r.stats_table);
         CHECK(stats_attempts(r, 0) == r.upstream_groq + groq_refused);
     }
     {
         INFO("check 4 (deepseek: the upstream's hits equal the chain's stats): the stats count " << stats_attempts(r, 1)
              << " attempts, " << deepseek_refused << " of them refused; the upstream served " << r.upstream_deepseek
-             << " (it cut " << r.deepseek_cuts << "); network faults: " << map_text(r.network_details) << "\n"
+             << " (it cut " << r.deepseek_cuts << "): " << gap(stats_attempts(r, 1), r.upstream_deepseek + deepseek_refused)
+             << " attempts unaccounted for; " << eos("deepseek") << " deepseek attempts failed with \"end of stream\"\n"
              << r.stats_table);
         CHECK(stats_attempts(r, 1) == r.upstream_deepseek + deepseek_refused);
     }
@@ -1059,6 +1080,11 @@ TEST_CASE("the same soak through a chain without a template: every request ends 
         INFO("check 6 (every failure is a typed cascade fault): " << r.untyped_failures << " are not; first: " << r.first_untyped
                                                                   << "; failures: " << map_text(r.failure_codes));
         CHECK(r.untyped_failures == 0);
+    }
+    {
+        INFO("check 6 (no request ends in cancelled, the test never cancels): " << r.failed_cancelled << " of "
+             << r.settings.requests << " did; failures: " << map_text(r.failure_codes));
+        CHECK(r.failed_cancelled == 0);
     }
     check_common(r);
 }
