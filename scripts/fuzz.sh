@@ -29,7 +29,11 @@ for t in "${targets[@]}"; do
 done
 
 cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
-cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+if [ $# -gt 0 ]; then
+  cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+else
+  cmake --build "$build" -j"$jobs"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cascade-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -57,7 +61,9 @@ for t in "${targets[@]}"; do
     printf '%-22s %12s runs  ok\n' "$t" "$runs"
   else
     failed=$((failed + 1))
-    what=$(grep -m1 -oE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer): [a-zA-Z -]+|runtime error: .*' "$log" || echo "exit $rc")
+    # The first of: the invariant a target names, UB, a sanitizer's or libFuzzer's verdict.
+    what=$(grep -m1 -o 'invariant failed: .*' "$log" || grep -m1 -o 'runtime error: .*' "$log" ||
+           grep -m1 -oE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer): [a-zA-Z -]+' "$log" || echo "exit $rc")
     input=$(grep -m1 -o "Test unit written to .*" "$log" | sed 's/Test unit written to //' || true)
     printf '%-22s %12s runs  FAILED (%s)\n' "$t" "$runs" "$what"
     echo "  log: $log"

@@ -10,12 +10,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string_view>
 #include <vector>
 
 namespace {
 
 namespace redis = cascade::redis;
+
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+void require(bool ok, char const* what) {
+    if (!ok) {
+        std::fprintf(stderr, "invariant failed: %s\n", what);
+        __builtin_trap();
+    }
+}
 
 struct Outcome {
     std::vector<redis::Reply> replies;
@@ -72,20 +81,23 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto whole = read(in, large_bytes, large_elements, [&](std::size_t) { return size; });
     auto chunked = read(in, large_bytes, large_elements, [&](std::size_t i) { return std::size_t{1} + data[(i * 5) % size] % 16; });
 
-    if (whole.error != chunked.error || whole.replies.size() != chunked.replies.size()) __builtin_trap();
+    require(whole.error == chunked.error && whole.replies.size() == chunked.replies.size(),
+            "the same replies and end fed whole and in chunks");
     for (std::size_t i = 0; i < whole.replies.size(); ++i) {
-        if (!same(whole.replies[i], chunked.replies[i])) __builtin_trap();
-        if (elements(whole.replies[i]) > large_elements) __builtin_trap();
+        require(same(whole.replies[i], chunked.replies[i]), "the same replies fed whole and in chunks");
+        require(elements(whole.replies[i]) <= large_elements, "no reply past the element bound");
     }
 
     auto small = read(in, small_bytes, small_elements, [&](std::size_t i) { return std::size_t{1} + data[(i * 3) % size] % 32; });
-    if (small.replies.size() > whole.replies.size()) __builtin_trap();
+    require(small.replies.size() <= whole.replies.size(), "small bounds give no more replies");
     for (std::size_t i = 0; i < small.replies.size(); ++i) {
-        if (!same(small.replies[i], whole.replies[i])) __builtin_trap();
-        if (elements(small.replies[i]) > small_elements) __builtin_trap();
+        require(same(small.replies[i], whole.replies[i]), "small bounds give a prefix of the replies");
+        require(elements(small.replies[i]) <= small_elements, "no reply past the small element bound");
     }
-    if (small.error == redis::Error::protocol && (whole.error != redis::Error::protocol || small.replies.size() != whole.replies.size()))
-        __builtin_trap();
-    if (!small.error && (whole.error || small.replies.size() != whole.replies.size())) __builtin_trap();
+    require(small.error != redis::Error::protocol ||
+                (whole.error == redis::Error::protocol && small.replies.size() == whole.replies.size()),
+            "small bounds fail as a protocol error only where large ones do");
+    require(small.error || (!whole.error && small.replies.size() == whole.replies.size()),
+            "small bounds without an error read everything");
     return 0;
 }

@@ -7,10 +7,19 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string_view>
 #include <vector>
 
 namespace {
+
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+void require(bool ok, char const* what) {
+    if (!ok) {
+        std::fprintf(stderr, "invariant failed: %s\n", what);
+        __builtin_trap();
+    }
+}
 
 struct Outcome {
     std::vector<cascade::net::SseEvent> events;
@@ -57,16 +66,19 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     Outcome chunked = feed(in, [&](std::size_t i) { return std::size_t{1} + data[(i * 7) % size] % 64; });
     Outcome bytewise = feed(in, [](std::size_t) { return std::size_t{1}; });
 
-    if (!same(whole, chunked) || !same(whole, bytewise)) __builtin_trap();
-    if (whole.scanned != size || chunked.scanned != size || bytewise.scanned != size) __builtin_trap();
+    require(same(whole, chunked), "the same events fed whole and in chunks");
+    require(same(whole, bytewise), "the same events fed whole and byte by byte");
+    require(whole.scanned == size && chunked.scanned == size && bytewise.scanned == size,
+            "each byte is searched for a line end once");
     for (auto const& e : whole.events) {
         // Lines end at LF (CRLF included; a lone CR is not a line end here): the event name holds none.
-        if (e.event.find('\n') != std::string::npos) __builtin_trap();
-        if (e.done && e.data != "[DONE]") __builtin_trap();
-        if (e.error && e.event != "error" && (e.data.empty() || e.data.front() != '{')) __builtin_trap();
+        require(e.event.find('\n') == std::string::npos, "no line end in an event name");
+        require(!e.done || e.data == "[DONE]", "done only for data [DONE]");
+        require(!e.error || e.event == "error" || (!e.data.empty() && e.data.front() == '{'),
+                "an error event is event: error or a JSON object");
     }
-    if (whole.finished != (std::find_if(whole.events.begin(), whole.events.end(), [](auto const& e) { return e.done; }) !=
-                           whole.events.end()))
-        __builtin_trap();
+    bool any_done = std::find_if(whole.events.begin(), whole.events.end(), [](auto const& e) { return e.done; }) !=
+                    whole.events.end();
+    require(whole.finished == any_done, "finished() exactly when a [DONE] event was seen");
     return 0;
 }

@@ -6,11 +6,20 @@
 #include <cascade/net/http_client.hpp>
 
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace {
+
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+void require(bool ok, char const* what) {
+    if (!ok) {
+        std::fprintf(stderr, "invariant failed: %s\n", what);
+        __builtin_trap();
+    }
+}
 
 bool has_query_or_fragment(std::string_view s) { return s.find_first_of("?#") != std::string_view::npos; }
 
@@ -26,14 +35,18 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto parsed = cascade::net::Origin::parse(url);
     if (!parsed) return 0;
     auto const& o = *parsed;
-    if (o.host.empty() || o.port == 0) __builtin_trap();
-    if (has_query_or_fragment(o.host) || has_query_or_fragment(o.base_path)) __builtin_trap();
-    if (!o.base_path.empty() && (o.base_path.front() != '/' || o.base_path.back() == '/')) __builtin_trap();
+    require(!o.host.empty(), "a parsed origin has a host");
+    require(o.port != 0, "a parsed origin has a port in 1..65535");
+    require(!has_query_or_fragment(o.host), "no query or fragment in the host");
+    require(!has_query_or_fragment(o.base_path), "no query or fragment in the base path");
+    require(o.base_path.empty() || (o.base_path.front() == '/' && o.base_path.back() != '/'),
+            "the base path is empty or starts with '/' and does not end with '/'");
 
     auto again = cascade::net::Origin::parse(unparse(o));
-    if (!again) __builtin_trap();
-    if (again->tls != o.tls || again->host != o.host || again->port != o.port || again->base_path != o.base_path)
-        __builtin_trap();
-    if (again->key() != o.key()) __builtin_trap();
+    require(again.has_value(), "the origin written back as a URL parses");
+    if (!again) return 0;
+    require(again->tls == o.tls && again->host == o.host && again->port == o.port && again->base_path == o.base_path,
+            "the origin written back as a URL parses to the same origin");
+    require(again->key() == o.key(), "the round trip keeps the pool key");
     return 0;
 }
