@@ -83,3 +83,10 @@ TEST_CASE("a token count past 32 bits saturates instead of wrapping to a small n
     REQUIRE(negative.has_value());
     CHECK(negative->usage.prompt_tokens == 0);
 }
+
+TEST_CASE("a stream chunk whose usage adds up past 32 bits still sets the usage", "[openai][wire][fuzz]") {
+    cascade::openai::StreamAssembler s;
+    CHECK(s.on_data(R"({"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":4294967295,"completion_tokens":1}})", false));
+    CHECK(s.reply().usage.prompt_tokens == std::numeric_limits<std::uint32_t>::max());
+    CHECK(s.reply().usage.completion_tokens == 1);
+}

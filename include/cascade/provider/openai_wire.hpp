@@ -163,7 +163,8 @@ public:
             }
         }
         auto u = parse_usage(o);
-        if (u.total()) reply_.usage = u;
+        // Not u.total(): it is 32 bits and wraps, so 4294967295 + 1 tokens would read as none.
+        if (u.prompt_tokens || u.completion_tokens) reply_.usage = u;
         return true;
     }
 
