@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -21,6 +22,12 @@
 #include <vector>
 
 namespace {
+
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+[[noreturn]] void fail(char const* what) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    __builtin_trap();
+}
 
 cascade::Request make_request(FuzzedDataProvider& in) {
     cascade::Request r;
@@ -149,9 +156,9 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto a = make_request(in);
     auto b = in.ConsumeBool() ? vary(a, in) : make_request(in);
     auto ka = cascade::cache_key(a), kb = cascade::cache_key(b);
-    if (ka.size() != 64 || kb.size() != 64) __builtin_trap();
-    if ((ka == kb) != same_normalised(a, b)) __builtin_trap();
-    if (ka != cascade::cache_key(a)) __builtin_trap();  // stable
-    if (!decodes_to(cascade::cache_key_material(a), a) || !decodes_to(cascade::cache_key_material(b), b)) __builtin_trap();
+    if (ka.size() != 64 || kb.size() != 64) fail("a key is 64 hex characters");
+    if ((ka == kb) != same_normalised(a, b)) fail("keys are equal exactly when the normalised requests are");
+    if (ka != cascade::cache_key(a)) fail("a key is stable");
+    if (!decodes_to(cascade::cache_key_material(a), a) || !decodes_to(cascade::cache_key_material(b), b)) fail("the normalised text reads back to the request");
     return 0;
 }

@@ -7,15 +7,22 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
 namespace {
 
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+[[noreturn]] void fail(char const* what) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    __builtin_trap();
+}
+
 constexpr std::string_view planted_secret = "Zq7Xw2Lp9Rt4Vb8Nm3Kc6Hj1Fd5Gs0Ya";
 
 void check_wait(std::chrono::milliseconds w) {
-    if (w.count() < 0 || w > cascade::detail::longest_wait) __builtin_trap();
+    if (w.count() < 0 || w > cascade::detail::longest_wait) fail("a cooldown is within [0, longest_wait]");
 }
 
 } // namespace
@@ -55,23 +62,23 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     cascade::DefaultClassify classifier;
     auto v = classifier.classify(obs);
 
-    if (v.http_status != status) __builtin_trap();
+    if (v.http_status != status) fail("the verdict carries the response's status");
     check_wait(v.cool_for);
     int const fault = static_cast<int>(v.fault);
-    if (fault < static_cast<int>(cascade::Fault::rate_limited) || fault > static_cast<int>(cascade::Fault::exhausted)) __builtin_trap();
-    if (v.scope != cascade::Scope::attempt && v.scope != cascade::Scope::key && v.scope != cascade::Scope::provider) __builtin_trap();
-    if (v.scope == cascade::Scope::provider && v.fault != cascade::Fault::blocked && v.fault != cascade::Fault::rate_limited) __builtin_trap();
-    if (v.fault == cascade::Fault::blocked && v.cool_for != classifier.config.blocked) __builtin_trap();
-    if (v.detail.size() > 200) __builtin_trap();
-    if (check_leak && v.detail.find(planted_secret.substr(0, 8)) != std::string::npos) __builtin_trap();
+    if (fault < static_cast<int>(cascade::Fault::rate_limited) || fault > static_cast<int>(cascade::Fault::exhausted)) fail("the fault is a Fault");
+    if (v.scope != cascade::Scope::attempt && v.scope != cascade::Scope::key && v.scope != cascade::Scope::provider) fail("the scope is a Scope");
+    if (v.scope == cascade::Scope::provider && v.fault != cascade::Fault::blocked && v.fault != cascade::Fault::rate_limited) fail("only blocks and rate limits reach the whole provider");
+    if (v.fault == cascade::Fault::blocked && v.cool_for != classifier.config.blocked) fail("a block rests for the configured time");
+    if (v.detail.size() > 200) fail("the detail is at most 200 bytes");
+    if (check_leak && v.detail.find(planted_secret.substr(0, 8)) != std::string::npos) fail("a planted key never reaches the detail");
 
     // The pieces it is made of.
     auto code = cascade::detail::cloudflare_text_code(body);
-    if (code < 0 || code > cascade::detail::max_cloudflare_code) __builtin_trap();
+    if (code < 0 || code > cascade::detail::max_cloudflare_code) fail("a Cloudflare text code is in range");
     auto html_code = cascade::detail::cloudflare_html_code(body);
-    if (html_code < 0 || html_code > 9999) __builtin_trap();
+    if (html_code < 0 || html_code > 9999) fail("a Cloudflare HTML code has at most 4 digits");
     auto info = cascade::detail::error_info(body);
-    if (info.cloudflare_code < 0 || info.cloudflare_code > cascade::detail::max_cloudflare_code) __builtin_trap();
+    if (info.cloudflare_code < 0 || info.cloudflare_code > cascade::detail::max_cloudflare_code) fail("a Cloudflare JSON code is in range");
     if (info.retry_hint) check_wait(*info.retry_hint);
     return 0;
 }

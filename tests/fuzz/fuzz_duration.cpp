@@ -8,16 +8,23 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <optional>
 #include <string_view>
 
 namespace {
 
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+[[noreturn]] void fail(char const* what) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    __builtin_trap();
+}
+
 namespace d = cascade::detail;
 
 void check_wait(std::optional<std::chrono::milliseconds> w) {
-    if (w && (w->count() < 0 || *w > d::longest_wait)) __builtin_trap();
+    if (w && (w->count() < 0 || *w > d::longest_wait)) fail("a wait is within [0, longest_wait]");
 }
 
 // The fields of an IMF-fixdate as timegm sees them, or nothing if the text is not one (same shape test
@@ -56,14 +63,14 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto ms = d::parse_milliseconds(s);
     check_wait(ms);
     // The same number read as seconds is never a shorter wait than read as milliseconds.
-    if (secs.has_value() != ms.has_value() || (secs && *secs < *ms)) __builtin_trap();
+    if (secs.has_value() != ms.has_value() || (secs && *secs < *ms)) fail("a number read as seconds is never shorter than read as milliseconds, and both read it or neither");
 
     auto date = d::parse_http_date(s);
     if (date) {
         auto t = date->time_since_epoch().count();
-        if (t < 0 || t > 253'402'387'200) __builtin_trap();  // 1970 .. 9999-12-31 + a few days of overflow
+        if (t < 0 || t > 253'402'387'200) fail("an HTTP date is between 1970 and the end of 9999");  // 1970 .. 9999-12-31 + a few days of overflow
         auto expected = timegm_of(s);
-        if (!expected || *expected != t) __builtin_trap();
+        if (!expected || *expected != t) fail("an HTTP date agrees with timegm");
     }
 
     using clock = std::chrono::system_clock;
@@ -74,13 +81,13 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
         auto ra = d::parse_retry_after(s, now);
         check_wait(ra);
         // A number is read as seconds whatever the clock; a date only counts from now.
-        if (secs && ra != secs) __builtin_trap();
-        if (!secs && ra.has_value() != date.has_value()) __builtin_trap();
-        if (earlier && ra && *ra > *earlier) __builtin_trap();
+        if (secs && ra != secs) fail("a retry-after number is seconds whatever the clock");
+        if (!secs && ra.has_value() != date.has_value()) fail("retry-after is a value exactly when it is a number or an HTTP date");
+        if (earlier && ra && *ra > *earlier) fail("a later now never means a longer wait");
         earlier = ra;
         if (date && !secs && now == clock::time_point{} &&
             ra != std::min(d::longest_wait, std::chrono::milliseconds(date->time_since_epoch().count() * 1000)))
-            __builtin_trap();
+            fail("an HTTP date counted from the epoch is its own seconds, capped");
     }
     return 0;
 }

@@ -9,11 +9,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <string_view>
 
 namespace {
+
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+[[noreturn]] void fail(char const* what) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    __builtin_trap();
+}
 
 constexpr auto top = std::numeric_limits<std::uint32_t>::max();
 
@@ -37,9 +44,9 @@ void reply(std::string_view body) {
     if (!r) return;
     boost::system::error_code ec;
     auto v = boost::json::parse(body, ec);
-    if (ec) __builtin_trap();
+    if (ec) fail("a reply is only made of JSON");
     if (v.is_array() && !v.get_array().empty()) v = v.get_array()[0];
-    if (!v.is_object()) __builtin_trap();
+    if (!v.is_object()) fail("a reply is only made of a JSON object");
     auto const& o = v.get_object();
     std::uint64_t prompt = 0, completion = 0;
     if (auto const* um = o.if_contains("usageMetadata"); um && um->is_object()) {
@@ -47,8 +54,8 @@ void reply(std::string_view body) {
         completion = expected_count(um->get_object(), "candidatesTokenCount") + expected_count(um->get_object(), "thoughtsTokenCount");
     }
     if (completion > top) completion = top;
-    if (r->usage.prompt_tokens != prompt || r->usage.completion_tokens != completion) __builtin_trap();
-    if (r->prompt_blocked && r->finish_reason.empty()) __builtin_trap();
+    if (r->usage.prompt_tokens != prompt || r->usage.completion_tokens != completion) fail("usage is what usageMetadata says, saturated, thoughts as output");
+    if (r->prompt_blocked && r->finish_reason.empty()) fail("a blocked prompt names a reason");
 }
 
 void request(std::string_view in) {
@@ -67,23 +74,23 @@ void request(std::string_view in) {
     bool all_ascii = true;
     for (auto const& m : req.messages) all_ascii = all_ascii && ascii(m.content);
     if (!all_ascii) return;  // invalid UTF-8 is sent as it is; a JSON parser may refuse it
-    if (ec || !v.is_object()) __builtin_trap();
+    if (ec || !v.is_object()) fail("an ASCII request body is JSON");
     auto const& o = v.get_object();
     auto const& contents = o.at("contents").as_array();
     std::size_t k = 0;
     for (auto const& m : req.messages) {
         if (m.role == cascade::Role::system) {
-            if (!m.content.empty() && o.at("systemInstruction").at("parts").as_array()[0].at("text").as_string() != m.content) __builtin_trap();
+            if (!m.content.empty() && o.at("systemInstruction").at("parts").as_array()[0].at("text").as_string() != m.content) fail("the system instruction round-trips");
             continue;
         }
         if (k >= contents.size() || contents[k].at("parts").as_array()[0].at("text").as_string() != m.content ||
             contents[k].at("role").as_string() != (m.role == cascade::Role::assistant ? "model" : "user"))
-            __builtin_trap();
+            fail("contents round-trip, roles mapped");
         ++k;
     }
-    if (k != contents.size()) __builtin_trap();
+    if (k != contents.size()) fail("every non-system message is in contents");
     auto const& gen = o.at("generationConfig").as_object();
-    if ((req.max_tokens > 0) != gen.contains("maxOutputTokens")) __builtin_trap();
+    if ((req.max_tokens > 0) != gen.contains("maxOutputTokens")) fail("maxOutputTokens is sent exactly when max_tokens is positive");
 }
 
 } // namespace

@@ -8,11 +8,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <string_view>
 
 namespace {
+
+// Stops the run when an invariant fails, naming it (libFuzzer then saves the input).
+[[noreturn]] void fail(char const* what) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    __builtin_trap();
+}
 
 // What a token count in the JSON should become: negative or not an integer is 0, too large is saturated.
 std::uint32_t expected_count(boost::json::value const* v) {
@@ -52,8 +59,8 @@ void reply(std::string_view body) {
     while (!text.empty() && (text.front() == '\n' || text.front() == '\r' || text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
     boost::system::error_code ec;
     auto v = boost::json::parse(text, ec);
-    if (ec || !v.is_object()) __builtin_trap();  // a reply was made of something that is not a JSON object
-    if (!same(r->usage, expected_usage(v.get_object()))) __builtin_trap();
+    if (ec || !v.is_object()) fail("a reply is only made of a JSON object");
+    if (!same(r->usage, expected_usage(v.get_object()))) fail("reply usage is what the JSON says, saturated to 32 bits");
 }
 
 void stream(std::string_view in) {
@@ -66,9 +73,9 @@ void stream(std::string_view in) {
         if (error_event) line.remove_prefix(1);
         auto before = s.reply().usage;
         bool const go_on = s.on_data(line, error_event);
-        if (go_on == s.errored()) __builtin_trap();
+        if (go_on == s.errored()) fail("on_data returns false exactly when the stream errored");
         if (!go_on) {
-            if (s.error_message().empty()) __builtin_trap();
+            if (s.error_message().empty()) fail("an errored stream has a message");
             return;
         }
         // A chunk with usage replaces it; a chunk without keeps the last.
@@ -77,12 +84,12 @@ void stream(std::string_view in) {
         if (!ec && v.is_object()) {
             auto u = expected_usage(v.get_object());
             if (u.prompt_tokens || u.completion_tokens) {
-                if (!same(s.reply().usage, u)) __builtin_trap();
+                if (!same(s.reply().usage, u)) fail("a chunk's usage replaces the last");
             } else if (!same(s.reply().usage, before)) {
-                __builtin_trap();
+                fail("a chunk without usage keeps the last");
             }
         }
-        if (line == "[DONE]" && !s.complete()) __builtin_trap();
+        if (line == "[DONE]" && !s.complete()) fail("[DONE] completes a stream");
     }
 }
 
@@ -95,13 +102,13 @@ void request(std::string_view in) {
     boost::system::error_code ec;
     auto v = boost::json::parse(body, ec);
     if (!ascii(in)) return;  // invalid UTF-8 is sent as it is; a JSON parser may refuse it
-    if (ec || !v.is_object()) __builtin_trap();
+    if (ec || !v.is_object()) fail("an ASCII request body is JSON");
     auto const& msgs = v.get_object().at("messages").as_array();
-    if (msgs.size() != req.messages.size()) __builtin_trap();
+    if (msgs.size() != req.messages.size()) fail("the request body has every message");
     for (std::size_t i = 0; i < msgs.size(); ++i)
         if (msgs[i].at("content").as_string() != req.messages[i].content ||
             msgs[i].at("role").as_string() != cascade::openai::role_name(req.messages[i].role))
-            __builtin_trap();
+            fail("the request body's messages round-trip");
 }
 
 } // namespace
