@@ -60,6 +60,29 @@ TEST_CASE("a base URL parses into scheme, host, port and path; a bad one says wh
     CHECK(Origin::parse("https://user:pw@h").error().message == "URL 'https://user:pw@h' carries credentials; give keys in the configuration");
 }
 
+TEST_CASE("a URL whose host or path could inject into a request is refused", "[net][url][fuzz]") {
+    // Found by fuzzing: a query or fragment ended up in the host, a CR/LF reached the Host header and the
+    // pool key, and unbracketed IPv6 or stray brackets parsed into hosts that do not parse back.
+    auto refused = [](std::string_view url) { return !Origin::parse(url).has_value(); };
+    CHECK(Origin::parse("https://example.com?x=1").error().message == "URL 'https://example.com?x=1' must not carry a query or fragment");
+    CHECK(refused("https://example.com#frag"));
+    CHECK(refused("https://h\r\nX-Injected: 1/v1"));
+    CHECK(refused("https://h/v1\r\nX-Injected: 1"));
+    CHECK(refused("https://h/v 1"));
+    CHECK(refused("https://[[a]"));
+    CHECK(refused("http://:[:]1:8000/v1"));
+    CHECK(refused("http://::1:8000"));
+    CHECK(refused("https://[example.com]"));
+    CHECK(refused("https://ex ample.com"));
+    CHECK(refused("https://b\xc3\xbc" "cher.de"));
+    CHECK(Origin::parse("http://[fe80::1%25eth0]").has_value() == false);  // zone ids are not supported
+    auto fine = Origin::parse("https://api.groq.com/openai/v1/");
+    REQUIRE(fine.has_value());
+    CHECK(fine->base_path == "/openai/v1");
+    CHECK(Origin::parse("http://127.0.0.1:8080").has_value());
+    CHECK(Origin::parse("http://my_host.internal:1").has_value());
+}
+
 TEST_CASE("a request reaches the upstream with its method, target, headers and body", "[net]") {
     Loopback up;
     up.otherwise("/v1/chat", ok(R"({"answer":42})"));

@@ -8,6 +8,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
@@ -60,7 +62,12 @@ struct Origin {
     std::string base_path;
 
     /// @brief Parses `http://` and `https://` URLs; a bad one is an error saying what and where.
+    ///
+    /// The host is a name (letters, digits, `-`, `.`, `_`), an IPv4 address or a bracketed IPv6 address;
+    /// the path holds visible ASCII only; a query, a fragment or credentials are refused (they would end up
+    /// in the Host header, the pool key or every request line).
     static boost::system::result<Origin, ConfigError> parse(std::string_view url) {
+        auto bad = [&](char const* what) { return ConfigError(std::string("URL '") + std::string(url) + "' " + what); };
         Origin o;
         std::string_view rest;
         if (url.rfind("https://", 0) == 0) {
@@ -70,24 +77,24 @@ struct Origin {
             o.port = 80;
             rest = url.substr(7);
         } else {
-            return ConfigError(std::string("URL '") + std::string(url) + "' must start with http:// or https://");
+            return bad("must start with http:// or https://");
         }
+        if (rest.find_first_of("?#") != std::string_view::npos) return bad("must not carry a query or fragment");
         auto slash = rest.find('/');
         std::string_view authority = rest.substr(0, slash);
         std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-        if (authority.empty()) return ConfigError(std::string("URL '") + std::string(url) + "' has no host");
-        if (authority.find('@') != std::string_view::npos)
-            return ConfigError(std::string("URL '") + std::string(url) + "' carries credentials; give keys in the configuration");
+        if (authority.empty()) return bad("has no host");
+        if (authority.find('@') != std::string_view::npos) return bad("carries credentials; give keys in the configuration");
         std::string_view host = authority;
+        bool bracketed = false;
         if (authority.front() == '[') {
             auto close = authority.find(']');
-            if (close == std::string_view::npos) return ConfigError(std::string("URL '") + std::string(url) + "' has an unclosed [IPv6] host");
+            if (close == std::string_view::npos) return bad("has an unclosed [IPv6] host");
             host = authority.substr(1, close - 1);
+            bracketed = true;
             authority.remove_prefix(close + 1);
-            if (!authority.empty() && authority.front() != ':')
-                return ConfigError(std::string("URL '") + std::string(url) + "' has junk after the [IPv6] host");
+            if (!authority.empty() && authority.front() != ':') return bad("has junk after the [IPv6] host");
             if (!authority.empty()) authority.remove_prefix(1);
-            else authority = {};
         } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
             host = authority.substr(0, colon);
             authority.remove_prefix(colon + 1);
@@ -97,17 +104,26 @@ struct Origin {
         if (!authority.empty()) {
             unsigned port = 0;
             for (char ch : authority) {
-                if (ch < '0' || ch > '9' || port > 65535) return ConfigError(std::string("URL '") + std::string(url) + "' has a bad port");
+                if (ch < '0' || ch > '9' || port > 65535) return bad("has a bad port");
                 port = port * 10 + static_cast<unsigned>(ch - '0');
             }
-            if (port == 0 || port > 65535) return ConfigError(std::string("URL '") + std::string(url) + "' has a bad port");
+            if (port == 0 || port > 65535) return bad("has a bad port");
             o.port = static_cast<std::uint16_t>(port);
         }
-        if (host.empty()) return ConfigError(std::string("URL '") + std::string(url) + "' has no host");
+        if (host.empty()) return bad("has no host");
+        auto is_alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'); };
+        auto is_hex = [](char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'); };
+        for (char ch : host) {
+            bool const ok = bracketed ? (is_hex(ch) || ch == ':' || ch == '.') : (is_alnum(ch) || ch == '-' || ch == '.' || ch == '_');
+            if (!ok) return bad(bracketed ? "has a character that is not part of an IPv6 address in its [host]"
+                                          : "has a character that is not allowed in a host name (an IPv6 address goes in [brackets])");
+        }
+        if (bracketed && host.find(':') == std::string_view::npos) return bad("has a [host] that is not an IPv6 address");
+        for (char ch : path)
+            if (static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
+                return bad("has a space, a control character or a non-ASCII byte in its path (percent-encode it)");
         o.host = std::string(host);
         while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-        if (path.find_first_of("?#") != std::string_view::npos)
-            return ConfigError(std::string("URL '") + std::string(url) + "' must not carry a query or fragment");
         o.base_path = std::string(path);
         return o;
     }
@@ -209,7 +225,7 @@ public:
         auto strand = conn->strand;
         // Named locals, then moved in: g++ 12 destroys temporaries of a co_await expression twice.
         auto op = exchange_on_strand(origin, std::move(conn), msg, attempt_end);
-        auto r = co_await boost::asio::co_spawn(strand, std::move(op), boost::asio::use_awaitable);
+        auto r = co_await on_strand(std::move(strand), std::move(op));
         co_return r;
     }
 
@@ -229,7 +245,7 @@ public:
         auto conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
         auto strand = conn->strand;
         auto op = stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body);
-        auto r = co_await boost::asio::co_spawn(strand, std::move(op), boost::asio::use_awaitable);
+        auto r = co_await on_strand(std::move(strand), std::move(op));
         co_return r;
     }
 
@@ -301,6 +317,27 @@ private:
         boost::beast::tcp_stream& lowest() { return plain ? *plain : boost::beast::get_lowest_layer(*tls); }
         void expires_at(std::chrono::steady_clock::time_point t) { lowest().expires_at(t); }
     };
+
+    // Runs `op` on `strand` and awaits it, carrying the caller's cancellation there. Not through
+    // co_spawn's own forwarding: in Asio 1.81 it queues the emit with a pointer into the caller's
+    // cancellation slot, which is freed as soon as the operation completes (a use-after-free that
+    // ThreadSanitizer found under the fault soak). Here the signal lives as long as any emit queued for it.
+    static boost::asio::awaitable<boost::system::result<HttpResponse>> on_strand(Strand strand,
+                                                                                boost::asio::awaitable<boost::system::result<HttpResponse>> op) {
+        auto cs = co_await boost::asio::this_coro::cancellation_state;
+        if (cs.cancelled() != boost::asio::cancellation_type::none)
+            co_return boost::system::error_code(boost::asio::error::operation_aborted);
+        auto signal = std::make_shared<boost::asio::cancellation_signal>();
+        auto slot = cs.slot();
+        if (slot.is_connected())
+            slot.assign([signal, strand](boost::asio::cancellation_type type) {
+                boost::asio::post(strand, [signal, type] { signal->emit(type); });
+            });
+        auto token = boost::asio::bind_cancellation_slot(signal->slot(), boost::asio::use_awaitable);
+        auto r = co_await boost::asio::co_spawn(strand, std::move(op), token);
+        if (slot.is_connected()) slot.clear();
+        co_return r;
+    }
 
     // Can an idle pooled connection carry a request? Not if the server closed it (a read would see EOF),
     // nor if it sent bytes nobody asked for. A peek that does not block; only on the connection's strand.
