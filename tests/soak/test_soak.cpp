@@ -249,8 +249,8 @@ public:
         deepseek_up_.start();
         cascade::ChainConfig cfg;
         cfg.circuit.break_for = s_.break_for;
-        // The same cooldowns on both sides of the verdict: the classifier's (set below) and the circuit's
-        // defaults, for verdicts that carry none.
+        // The cooldowns for answers that do not say how long to wait: the circuit's defaults, and, where the
+        // classifier still has its own (before the defaults moved to CircuitConfig), the classifier's too.
         cfg.circuit.blocked_cooldown = s_.blocked;
         cfg.circuit.quota_cooldown = s_.quota;
         cfg.circuit.rate_limited_cooldown = s_.rate_limited;
@@ -259,6 +259,11 @@ public:
                            cascade::Template{[](cascade::Request const& r) { return "template: " + r.prompt(); }});
         } else {
             chain_.emplace(io_.get_executor(), cfg, cascade::Groq<5>(groq_config()), cascade::DeepSeek(deepseek_config()));
+        }
+        if constexpr (requires(typename ChainT::classify_type& c) { c.config.blocked; }) {
+            chain_->classifier().config.blocked = s_.blocked;
+            chain_->classifier().config.quota_exhausted = s_.quota;
+            chain_->classifier().config.rate_limited = s_.rate_limited;
         }
         for (int t = 0; t < s_.threads; ++t)
             runners_.emplace_back([this] {
