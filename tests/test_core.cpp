@@ -6,6 +6,7 @@
 #include <cascade/core/request.hpp>
 #include <cascade/policy/accept.hpp>
 #include <cascade/policy/circuit.hpp>
+#include <cascade/policy/classify.hpp>
 #include <cascade/policy/observe.hpp>
 #include <cascade/policy/retry.hpp>
 
@@ -277,6 +278,52 @@ TEST_CASE("a blocked provider without a cooldown stays open for the blocked defa
     st.on_failure(std::size_t{0}, verdict(Fault::blocked, Scope::provider), now, false);
     CHECK(st.circuit_open(now + 119min));
     CHECK_FALSE(st.circuit_open(now + 121min));
+}
+
+TEST_CASE("the chain's cooldown settings decide how long silent failures rest, with the default classifier",
+          "[state][classify][circuit]") {
+    // One source of defaults: the classifier says only what the response says; CircuitConfig the rest.
+    cascade::CircuitConfig cfg;
+    cfg.blocked_cooldown = 2h;
+    cfg.quota_cooldown = 3h;
+    cfg.rate_limited_cooldown = 45s;
+    cfg.edge_rate_limited_cooldown = 10s;
+    cascade::DefaultClassify classify;
+    auto verdict_of = [&](int status, std::string_view body, cascade::Headers const* h = nullptr) {
+        cascade::Observation o;
+        o.status = status;
+        o.body = body;
+        o.headers = h;
+        return classify.classify(o);
+    };
+    auto now = Clock::now();
+    {
+        cascade::TierState st(2, {}, cfg);
+        st.on_failure(std::size_t{0}, verdict_of(403, "error code: 1010"), now, false);
+        CHECK(st.circuit_open(now + 119min));
+        CHECK_FALSE(st.circuit_open(now + 121min));
+    }
+    {
+        cascade::TierState st(2, {}, cfg);
+        st.on_failure(std::size_t{0}, verdict_of(429, "error code: 1015"), now, false);
+        CHECK(st.circuit_open(now + 9s));
+        CHECK_FALSE(st.circuit_open(now + 11s));
+    }
+    {
+        cascade::TierState st(2, {}, cfg);
+        st.on_failure(std::size_t{0}, verdict_of(402, R"({"error":{"message":"Insufficient Balance"}})"), now, false);
+        CHECK(st.key(0).cool_until == now + 3h);
+        st.on_failure(std::size_t{1}, verdict_of(429, R"({"error":{"message":"Rate limit reached"}})"), now, false);
+        CHECK(st.key(1).cool_until == now + 45s);
+    }
+    {
+        // What the response says wins over the settings.
+        cascade::TierState st(1, {}, cfg);
+        cascade::Headers h;
+        h.add("retry-after", "7");
+        st.on_failure(std::size_t{0}, verdict_of(429, R"({"error":{"message":"Rate limit reached"}})", &h), now, false);
+        CHECK(st.key(0).cool_until == now + 7s);
+    }
 }
 
 TEST_CASE("a cancelled probe hands the probe to the next request", "[state][circuit]") {

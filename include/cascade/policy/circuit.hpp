@@ -42,9 +42,16 @@ struct CircuitConfig {
     int failure_threshold = 5;
     /// How long an opened circuit stays open before one probe is let through.
     std::chrono::milliseconds break_for{30'000};
-    /// Cooldowns used when a verdict carries none.
+    // Cooldowns used when a verdict carries none, that is when the response did not say how long to wait
+    // (no retry-after, no reset header, no "try again in"). The only source of these defaults: the
+    // default classifier sets `Verdict::cool_for` only from what the response says.
+    /// A key's rest after a 429 that says nothing about when.
     std::chrono::milliseconds rate_limited_cooldown{60'000};
+    /// A provider-wide rate limit that says nothing (Cloudflare 1015 on the caller's IP): circuit open time.
+    std::chrono::milliseconds edge_rate_limited_cooldown{30'000};
+    /// An IP-level block (Cloudflare 1010/1020, challenge pages; they last hours): circuit open time.
     std::chrono::milliseconds blocked_cooldown{3'600'000};
+    /// A key's rest when its credits or quota ran out (402, insufficient_quota).
     std::chrono::milliseconds quota_cooldown{3'600'000};
 };
 
@@ -244,7 +251,9 @@ private:
             }
         }
         if (v.scope == Scope::provider) {
-            open_circuit(now, v.cool_for.count() > 0 ? v.cool_for : default_cooldown(v.fault));
+            open_circuit(now, v.cool_for.count() > 0 ? v.cool_for
+                              : v.fault == Fault::rate_limited ? cfg_.edge_rate_limited_cooldown
+                                                               : default_cooldown(v.fault));
             return;
         }
         if (v.scope == Scope::attempt && is_transient(v.fault)) {

@@ -38,18 +38,6 @@ concept ClassifyPolicy = requires(P const& p, Observation const& obs) {
     { p.classify(obs) } -> std::same_as<Verdict>;
 };
 
-/// @brief Cooldowns used when a response does not say how long to wait.
-struct ClassifyConfig {
-    /// A 429 with no retry-after, no reset header and no "try again in" in its message.
-    std::chrono::milliseconds rate_limited{60'000};
-    /// An IP-level block (Cloudflare 1010/1020, challenge pages): they last hours.
-    std::chrono::milliseconds blocked{3'600'000};
-    /// Credits or quota exhausted (402, insufficient_quota).
-    std::chrono::milliseconds quota_exhausted{3'600'000};
-    /// A Cloudflare IP rate limit (1015) without retry-after.
-    std::chrono::milliseconds edge_rate_limited{30'000};
-};
-
 namespace detail {
 
 inline std::string_view trim_view(std::string_view s) noexcept {
@@ -229,12 +217,17 @@ inline std::string clip(std::string s, std::size_t n = 200) {
 
 /// @brief The default classifier. Every rule is tested against the providers' real responses.
 ///
+/// `cool_for` is set only from what the response says (retry-after, reset headers, "try again in",
+/// Google's RetryInfo); when it says nothing, `cool_for` stays zero and the chain's `CircuitConfig`
+/// decides (`rate_limited_cooldown`, `edge_rate_limited_cooldown`, `blocked_cooldown`, `quota_cooldown`):
+/// one source for each default.
+///
 /// | response | fault | scope | cool_for |
 /// |---|---|---|---|
-/// | Cloudflare 1010/1020/1xxx access denied, block or challenge page (plain, JSON or HTML) | blocked | provider | `blocked` |
-/// | Cloudflare 1015 (IP rate limit) | rate_limited | provider | retry-after, else `edge_rate_limited` |
-/// | 429 | rate_limited | key | retry-after(-ms), "try again in", RetryInfo, OpenRouter reset, x-ratelimit-reset-*, else `rate_limited` |
-/// | 429 insufficient_quota & co, spend limits; 402 | quota_exhausted | key | retry-after, else `quota_exhausted` |
+/// | Cloudflare 1010/1020/1xxx access denied, block or challenge page (plain, JSON or HTML) | blocked | provider | - |
+/// | Cloudflare 1015 (IP rate limit) | rate_limited | provider | retry-after |
+/// | 429 | rate_limited | key | retry-after(-ms), "try again in", RetryInfo, OpenRouter reset, x-ratelimit-reset-* |
+/// | 429 insufficient_quota & co, spend limits; 402 | quota_exhausted | key | retry-after |
 /// | 429/413 "Request too large"; 400 context length | context_too_long | attempt | - |
 /// | 401; 403 Google PERMISSION_DENIED; 400 organization_restricted | unauthorized | key (disabled) | - |
 /// | 403 OpenRouter moderation | rejected | attempt | - |
@@ -247,8 +240,6 @@ inline std::string clip(std::string s, std::size_t n = 200) {
 /// | 2xx carrying an error object | server_error | attempt, retried | - |
 /// | operation_aborted | cancelled | attempt | - |
 struct DefaultClassify {
-    ClassifyConfig config;
-
     Verdict classify(Observation const& obs) const {
         Verdict v;
         v.http_status = obs.status;
@@ -266,18 +257,16 @@ struct DefaultClassify {
             if (cf == 1015 || cf == 1025 || cf == 1027 || cf == 1200) {
                 v.fault = Fault::rate_limited;
                 v.scope = Scope::provider;
-                v.cool_for = retry_after ? *retry_after : info.retry_hint ? *info.retry_hint : config.edge_rate_limited;
+                v.cool_for = retry_after ? *retry_after : info.retry_hint.value_or(std::chrono::milliseconds{0});
                 return v;
             }
             v.fault = Fault::blocked;
             v.scope = Scope::provider;
-            v.cool_for = config.blocked;
             return v;
         }
         if (obs.status == 403 && detail::is_html(body) && detail::cloudflare_block_page(body)) {
             v.fault = Fault::blocked;
             v.scope = Scope::provider;
-            v.cool_for = config.blocked;
             return v;
         }
 
@@ -299,10 +288,10 @@ struct DefaultClassify {
         switch (obs.status) {
         case 429:
             if (too_large || (context && should_not_retry)) return attempt(v, Fault::context_too_long);
-            if (quota) return key(v, Fault::quota_exhausted, retry_after.value_or(config.quota_exhausted));
+            if (quota) return key(v, Fault::quota_exhausted, retry_after.value_or(std::chrono::milliseconds{0}));
             return key(v, Fault::rate_limited, rate_limit_delay(obs, info, retry_after));
         case 402:
-            return key(v, Fault::quota_exhausted, retry_after.value_or(config.quota_exhausted));
+            return key(v, Fault::quota_exhausted, retry_after.value_or(std::chrono::milliseconds{0}));
         case 401:
             return key(v, Fault::unauthorized, {});
         case 403:
@@ -310,7 +299,7 @@ struct DefaultClassify {
             if (detail::contains(info.metadata, "flagged_input") || detail::contains(info.metadata, "reasons") ||
                 detail::icontains(msg, "moderation"))
                 return attempt(v, Fault::rejected);
-            if (quota) return key(v, Fault::quota_exhausted, retry_after.value_or(config.quota_exhausted));
+            if (quota) return key(v, Fault::quota_exhausted, retry_after.value_or(std::chrono::milliseconds{0}));
             if (detail::icontains(msg, "cannot access this model") || detail::icontains(msg, "gated")) return attempt(v, Fault::bad_request);
             return key(v, Fault::unauthorized, {});
         case 413:
@@ -379,7 +368,7 @@ private:
         if (req && tok) return std::max(*req, *tok);
         if (req) return *req;
         if (tok) return *tok;
-        return config.rate_limited;
+        return std::chrono::milliseconds{0};  // the chain's CircuitConfig::rate_limited_cooldown
     }
 
     static Verdict transport(boost::system::error_code ec) {
