@@ -207,3 +207,13 @@ TEST_CASE("a token answer's expires_in is clamped to a day when absurd and refus
     }
     CHECK(parse_token_response(R"({"access_token":"ya29.XXXXXXX"})").value().expires_in == std::chrono::seconds(3600));
 }
+
+TEST_CASE("a damaged private key that still parses is refused when the key file is read", "[google][auth][fuzz]") {
+    // Its signatures would fail, or be refused by the token endpoint on every request.
+    auto key = cascade::test::make_rsa_key();
+    auto sa = boost::json::parse(cascade::test::service_account_json(key, "https://oauth2.googleapis.com/token")).as_object();
+    sa["private_key"] = cascade::test::mismatched_private_pem(key);
+    auto parsed = cascade::google::parse_service_account(boost::json::serialize(sa), "key.json");
+    REQUIRE_FALSE(parsed.has_value());
+    CHECK(parsed.error().message == "key.json: field 'private_key' is damaged: its RSA parts do not belong together");
+}

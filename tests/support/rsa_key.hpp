@@ -3,7 +3,10 @@
 // around it; plus RS256 verification for the loopback token endpoint.
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -14,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cascade::test {
 
@@ -53,6 +57,41 @@ inline std::string encrypted_private_pem(RsaKeyPair const& k, std::string const&
     int ok = traditional ? PEM_write_bio_PrivateKey_traditional(out.get(), key.get(), EVP_aes_256_cbc(), pass, len, nullptr, nullptr)
                          : PEM_write_bio_PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), pass, len, nullptr, nullptr);
     if (ok != 1) throw std::runtime_error("cannot encrypt the test key");
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+// A damaged private key that still parses: `k`'s parts with one bit of the modulus flipped, so n is not p q.
+inline std::string mismatched_private_pem(RsaKeyPair const& k) {
+    BIO* in = BIO_new_mem_buf(k.private_pem.data(), static_cast<int>(k.private_pem.size()));
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr), &EVP_PKEY_free);
+    BIO_free(in);
+    if (!key) throw std::runtime_error("cannot read the test key");
+    char const* const names[] = {OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,         OSSL_PKEY_PARAM_RSA_D,
+                                 OSSL_PKEY_PARAM_RSA_FACTOR1,   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+                                 OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+    std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)> bld(OSSL_PARAM_BLD_new(), &OSSL_PARAM_BLD_free);
+    std::vector<std::unique_ptr<BIGNUM, decltype(&BN_free)>> parts;
+    for (auto const* name : names) {
+        BIGNUM* bn = nullptr;
+        if (EVP_PKEY_get_bn_param(key.get(), name, &bn) != 1) throw std::runtime_error("cannot read an RSA part");
+        parts.emplace_back(bn, &BN_free);
+        if (parts.size() == 1) {  // the modulus: flip a bit in its middle
+            int bit = BN_num_bits(bn) / 2;
+            if (BN_is_bit_set(bn, bit)) BN_clear_bit(bn, bit);
+            else BN_set_bit(bn, bit);
+        }
+        OSSL_PARAM_BLD_push_BN(bld.get(), name, bn);
+    }
+    std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)> params(OSSL_PARAM_BLD_to_param(bld.get()), &OSSL_PARAM_free);
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr), &EVP_PKEY_CTX_free);
+    EVP_PKEY* raw = nullptr;
+    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 || EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params.get()) != 1)
+        throw std::runtime_error("cannot build the damaged key");
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> bad(raw, &EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+    PEM_write_bio_PrivateKey(out.get(), bad.get(), nullptr, nullptr, 0, nullptr, nullptr);
     char* data = nullptr;
     long n = BIO_get_mem_data(out.get(), &data);
     return std::string(data, static_cast<std::size_t>(n));

@@ -76,6 +76,9 @@ struct BioFree {
 struct PkeyFree {
     void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
 };
+struct PkeyCtxFree {
+    void operator()(EVP_PKEY_CTX* c) const noexcept { EVP_PKEY_CTX_free(c); }
+};
 struct MdCtxFree {
     void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
@@ -91,6 +94,14 @@ struct PrivateKey {
     std::unique_ptr<EVP_PKEY, PkeyFree> key;
     bool encrypted = false;  ///< the PEM asked for a pass phrase
 };
+
+// Whether the key's parts belong together (n = p q, d inverts e, the CRT values match).
+inline bool consistent_key_pair(EVP_PKEY* key) noexcept {
+    std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new(key, nullptr));
+    bool const ok = ctx && EVP_PKEY_pairwise_check(ctx.get()) == 1;
+    ERR_clear_error();
+    return ok;
+}
 
 // The PEM's private key, never prompting; OpenSSL's error queue is left empty either way.
 inline PrivateKey read_private_key(std::string_view pem) {
@@ -140,6 +151,10 @@ inline boost::system::result<ServiceAccount, ConfigError> parse_service_account(
     if (!key.key) return ConfigError{std::string(where) + ": field 'private_key' could not be read as a PEM private key"};
     if (EVP_PKEY_base_id(key.key.get()) != EVP_PKEY_RSA)
         return ConfigError{std::string(where) + ": field 'private_key' is not an RSA key (RS256 needs RSA)"};
+    // A damaged key can still parse: its signatures would then fail, or be refused by Google at every
+    // token exchange. Better said once, now, than as invalid_grant on every request.
+    if (!detail::consistent_key_pair(key.key.get()))
+        return ConfigError{std::string(where) + ": field 'private_key' is damaged: its RSA parts do not belong together"};
     return sa;
 }
 
