@@ -176,6 +176,17 @@ TEST_CASE("keys are picked in order, skipping those tried, cooling or disabled",
     CHECK(cascade::TierState(0, {}, {}).pick_key(now, 1, 0, cascade::KeyOrder::sequential).why == Fault::unconfigured);
 }
 
+TEST_CASE("a later, shorter rate limit does not shorten a key's cooldown", "[state][keys]") {
+    cascade::TierState st(1, {}, {});
+    auto now = Clock::now();
+    st.on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 2s), now, false);
+    st.on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 1s), now + 10ms, false);
+    CHECK(st.key(0).cool_until == now + 2s);
+    CHECK_FALSE(st.pick_key(now + 1500ms, 1, 0, cascade::KeyOrder::sequential).key);
+    st.on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 5s), now + 20ms, false);
+    CHECK(st.key(0).cool_until == now + 20ms + 5s);
+}
+
 TEST_CASE("a rate limit without a cooldown uses the configured default", "[state][keys]") {
     cascade::CircuitConfig cfg;
     cfg.rate_limited_cooldown = 45s;

@@ -245,7 +245,9 @@ private:
             if (v.fault == Fault::unauthorized) {
                 k.disabled = true;
             } else {
-                k.cool_until = later(now, v.cool_for.count() > 0 ? v.cool_for : default_cooldown(v.fault));
+                // The later of the rests asked for: a shorter answer to a request sent earlier does not
+                // shorten a rest the provider asked for since.
+                k.cool_until = std::max(k.cool_until, later(now, v.cool_for.count() > 0 ? v.cool_for : default_cooldown(v.fault)));
                 // The provider told us the budget is spent: empty the bucket so it refills from zero.
                 if (v.fault == Fault::rate_limited && limits_.tokens_per_minute) k.tokens = std::min(k.tokens, 0.0);
             }
