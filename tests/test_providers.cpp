@@ -104,6 +104,10 @@ TEST_CASE("key 1 answering 1010: one request reaches Groq, the next tier answers
     CHECK(again.label == "deepseek");
     CHECK(f.groq_up.hits(groq_path) == 1);
     CHECK(f.chain.circuit_open(0));
+    // The skip names the tier, not a key: no key of it was involved.
+    REQUIRE(again.trail.size() == 1);
+    CHECK(again.trail[0].label == "groq");
+    CHECK(has_fault(again.trail[0], Fault::circuit_open));
 }
 
 TEST_CASE("key 1 answering 429 with retry-after 30: later requests go to key 2 without touching key 1", "[providers][groq]") {

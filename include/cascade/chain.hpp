@@ -276,9 +276,12 @@ private:
         }
     }
 
+    // The label of `key` on `tier`; with no key (a skip, or the terminal tier) the tier's own label: a
+    // skip of a keyed tier involved none of its keys, so it reads `groq`, not `groq1`.
     std::string const& label(std::size_t tier, int key) const {
         auto const& l = labels_[tier];
-        return (key >= 0 && static_cast<std::size_t>(key) < l.size()) ? l[static_cast<std::size_t>(key)] : l.front();
+        if (key >= 0 && static_cast<std::size_t>(key) < l.size()) return l[static_cast<std::size_t>(key)];
+        return key_ids_[tier].empty() ? l.front() : names_[tier];
     }
 
     template <std::size_t I = 0>
