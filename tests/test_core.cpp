@@ -65,6 +65,16 @@ TEST_CASE("a failure's message names each attempt's label and fault but no key",
 
 // --- Request ---------------------------------------------------------------------------------------
 
+TEST_CASE("a usage total saturates instead of wrapping", "[completion][fuzz]") {
+    cascade::Usage u;
+    u.prompt_tokens = 4294967295u;
+    u.completion_tokens = 1;
+    CHECK(u.total() == 4294967295u);
+    u.prompt_tokens = 10;
+    u.completion_tokens = 20;
+    CHECK(u.total() == 30);
+}
+
 TEST_CASE("a chat request holds a system and a user message and estimates its tokens", "[request]") {
     auto r = cascade::Request::chat("sys", std::string(400, 'a'));
     REQUIRE(r.messages.size() == 2);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,11 @@ namespace cascade {
 struct Usage {
     std::uint32_t prompt_tokens = 0;
     std::uint32_t completion_tokens = 0;
-    std::uint32_t total() const noexcept { return prompt_tokens + completion_tokens; }
+    /// Both counts; saturates at the largest count rather than wrapping (4294967295 + 1 is not 0).
+    std::uint32_t total() const noexcept {
+        std::uint32_t sum = prompt_tokens + completion_tokens;
+        return sum < prompt_tokens ? std::numeric_limits<std::uint32_t>::max() : sum;
+    }
 };
 
 /// Sentinel key index for tiers without keys.
