@@ -24,7 +24,7 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
 using cascade::net::HttpClient;
-using cascade::net::Origin;
+using cascade::net::Url;
 using cascade::test::Loopback;
 using cascade::test::Reply;
 
@@ -40,31 +40,31 @@ Reply ok(std::string body = R"({"ok":true})") { return cascade::test::reply(200,
 } // namespace
 
 TEST_CASE("a base URL parses into scheme, host, port and path; a bad one says what is wrong", "[net][url]") {
-    auto groq = Origin::parse("https://api.groq.com/openai/v1/");
+    auto groq = Url::parse("https://api.groq.com/openai/v1/");
     REQUIRE(groq.has_value());
     CHECK(groq->tls);
     CHECK(groq->host == "api.groq.com");
     CHECK(groq->port == 443);
     CHECK(groq->base_path == "/openai/v1");
-    auto local = Origin::parse("http://127.0.0.1:11434/v1");
+    auto local = Url::parse("http://127.0.0.1:11434/v1");
     REQUIRE(local.has_value());
     CHECK_FALSE(local->tls);
     CHECK(local->port == 11434);
-    auto v6 = Origin::parse("http://[::1]:8000");
+    auto v6 = Url::parse("http://[::1]:8000");
     REQUIRE(v6.has_value());
     CHECK(v6->host == "::1");
     CHECK(v6->base_path.empty());
-    CHECK(Origin::parse("ftp://x").error().message == "URL 'ftp://x' must start with http:// or https://");
-    CHECK(Origin::parse("https://:443").error().message == "URL 'https://:443' has no host");
-    CHECK(Origin::parse("https://h:99999").error().message == "URL 'https://h:99999' has a bad port");
-    CHECK(Origin::parse("https://user:pw@h").error().message == "URL 'https://user:pw@h' carries credentials; give keys in the configuration");
+    CHECK(Url::parse("ftp://x").error().message == "URL 'ftp://x' must start with http:// or https://");
+    CHECK(Url::parse("https://:443").error().message == "URL 'https://:443' has no host");
+    CHECK(Url::parse("https://h:99999").error().message == "URL 'https://h:99999' has a bad port");
+    CHECK(Url::parse("https://user:pw@h").error().message == "URL 'https://user:pw@h' carries credentials; give keys in the configuration");
 }
 
 TEST_CASE("a URL whose host or path could inject into a request is refused", "[net][url][fuzz]") {
     // Found by fuzzing: a query or fragment ended up in the host, a CR/LF reached the Host header and the
     // pool key, and unbracketed IPv6 or stray brackets parsed into hosts that do not parse back.
-    auto refused = [](std::string_view url) { return !Origin::parse(url).has_value(); };
-    CHECK(Origin::parse("https://example.com?x=1").error().message == "URL 'https://example.com?x=1' must not carry a query or fragment");
+    auto refused = [](std::string_view url) { return !Url::parse(url).has_value(); };
+    CHECK(Url::parse("https://example.com?x=1").error().message == "URL 'https://example.com?x=1' must not carry a query or fragment");
     CHECK(refused("https://example.com#frag"));
     CHECK(refused("https://h\r\nX-Injected: 1/v1"));
     CHECK(refused("https://h/v1\r\nX-Injected: 1"));
@@ -75,12 +75,12 @@ TEST_CASE("a URL whose host or path could inject into a request is refused", "[n
     CHECK(refused("https://[example.com]"));
     CHECK(refused("https://ex ample.com"));
     CHECK(refused("https://b\xc3\xbc" "cher.de"));
-    CHECK(Origin::parse("http://[fe80::1%25eth0]").has_value() == false);  // zone ids are not supported
-    auto fine = Origin::parse("https://api.groq.com/openai/v1/");
+    CHECK(Url::parse("http://[fe80::1%25eth0]").has_value() == false);  // zone ids are not supported
+    auto fine = Url::parse("https://api.groq.com/openai/v1/");
     REQUIRE(fine.has_value());
     CHECK(fine->base_path == "/openai/v1");
-    CHECK(Origin::parse("http://127.0.0.1:8080").has_value());
-    CHECK(Origin::parse("http://my_host.internal:1").has_value());
+    CHECK(Url::parse("http://127.0.0.1:8080").has_value());
+    CHECK(Url::parse("http://my_host.internal:1").has_value());
 }
 
 TEST_CASE("a request reaches the upstream with its method, target, headers and body", "[net]") {
@@ -88,7 +88,7 @@ TEST_CASE("a request reaches the upstream with its method, target, headers and b
     up.otherwise("/v1/chat", ok(R"({"answer":42})"));
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto origin = Origin::parse(up.base_url("/v1")).value();
+    auto origin = Url::parse(up.base_url("/v1")).value();
     auto req = post(origin.base_path + "/chat", R"({"q":1})");
     req.headers.add("authorization", "Bearer test-key");
     auto r = cascade::test::run(io, client.request(origin, std::move(req)));
@@ -110,7 +110,7 @@ TEST_CASE("50 sequential requests to one origin reuse one TCP connection", "[net
     up.otherwise("/", ok());
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     auto body = [&]() -> asio::awaitable<void> {
         for (int i = 0; i < 50; ++i) {
             auto r = co_await client.request(origin, post("/x"));
@@ -133,7 +133,7 @@ TEST_CASE("a connection the server closed while idle is replaced transparently",
     up.otherwise("/", ok());
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     auto body = [&]() -> asio::awaitable<void> {
         for (int i = 0; i < 4; ++i) {
             auto r = co_await client.request(origin, post("/x"));
@@ -156,7 +156,7 @@ TEST_CASE("after the server closed every idle pooled connection, the next reques
     up.otherwise("/", ok());
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     int answered = 0;
     auto one = [&]() -> asio::awaitable<void> {
         auto r = co_await client.request(origin, post("/x"));
@@ -180,7 +180,7 @@ TEST_CASE("a pooled connection idle longer than max_idle_time is closed, not reu
     cascade::net::ClientConfig cfg;
     cfg.max_idle_time = 0ms;  // every idle connection is too old
     HttpClient client(io.get_executor(), cfg);
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     for (int i = 0; i < 3; ++i) REQUIRE(cascade::test::run(io, client.request(origin, post("/x"))).has_value());
     CHECK(client.connections_opened() == 3);
     CHECK(client.stale_connections_dropped() == 2);
@@ -199,7 +199,7 @@ TEST_CASE("on a two-thread io_context a timeout is reported as timeout, never as
     cfg.attempt_timeout = 20ms;
     cfg.max_idle_per_origin = 0;
     HttpClient client(io.get_executor(), cfg);
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     std::mutex m;
     std::map<std::string, int> errors;
     auto one = [&]() -> asio::awaitable<void> {
@@ -228,7 +228,7 @@ TEST_CASE("an untrusted certificate is refused by default and accepted once its 
     Loopback up(cascade::test::make_test_pki());
     up.otherwise("/", ok());
     asio::io_context io;
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     HttpClient strict(io.get_executor(), {});
     auto refused = cascade::test::run(io, strict.request(origin, post("/x")));
     REQUIRE_FALSE(refused.has_value());
@@ -251,7 +251,7 @@ TEST_CASE("a certificate for another host name is refused even from a trusted CA
     cascade::net::ClientConfig cfg;
     cfg.extra_ca_pem = up.ca_pem();
     HttpClient client(io.get_executor(), cfg);
-    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), post("/x")));
     REQUIRE_FALSE(r.has_value());
     CHECK(up.hits("/x") == 0);
 }
@@ -263,7 +263,7 @@ TEST_CASE("a response larger than the limit fails with body_limit", "[net][limit
     cascade::net::ClientConfig cfg;
     cfg.max_body_bytes = 1024;
     HttpClient client(io.get_executor(), cfg);
-    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), post("/x")));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == http::error::body_limit);
 }
@@ -278,7 +278,7 @@ TEST_CASE("a server that hangs past the timeout fails with timeout", "[net][time
     cfg.attempt_timeout = 200ms;
     HttpClient client(io.get_executor(), cfg);
     auto t0 = std::chrono::steady_clock::now();
-    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), post("/x")));
     auto took = std::chrono::steady_clock::now() - t0;
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == boost::beast::error::timeout);
@@ -292,7 +292,7 @@ TEST_CASE("the caller's deadline shortens the attempt timeout", "[net][timeout]"
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
     auto t0 = std::chrono::steady_clock::now();
-    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x"), t0 + 150ms));
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), post("/x"), t0 + 150ms));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == boost::beast::error::timeout);
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
@@ -305,7 +305,7 @@ TEST_CASE("a close in the middle of the body fails with partial_message", "[net]
     up.otherwise("/", cut);
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), post("/x")));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == http::error::partial_message);
 }
@@ -318,7 +318,7 @@ TEST_CASE("a refused connection fails with connection_refused", "[net]") {
     }
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto r = cascade::test::run(io, client.request(Origin::parse("http://127.0.0.1:" + std::to_string(port)).value(), post("/x")));
+    auto r = cascade::test::run(io, client.request(Url::parse("http://127.0.0.1:" + std::to_string(port)).value(), post("/x")));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == asio::error::connection_refused);
 }
@@ -330,7 +330,7 @@ TEST_CASE("a chunked body with pauses (keep-alive blank lines first) is read who
     up.otherwise("/", slow);
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto r = cascade::test::run(io, client.request(Origin::parse(up.base_url()).value(), post("/x")));
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), post("/x")));
     REQUIRE(r.has_value());
     CHECK(r->body == "\n\n{\"ok\":true}");
 }
@@ -342,7 +342,7 @@ TEST_CASE("cancellation through a cancellation slot reaches the socket in flight
     up.otherwise("/", hang);
     asio::io_context io;
     HttpClient client(io.get_executor(), {});
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     asio::cancellation_signal sig;
     std::optional<boost::system::result<cascade::net::HttpResponse>> got;
     auto t0 = std::chrono::steady_clock::now();
@@ -366,7 +366,7 @@ TEST_CASE("many concurrent requests from two threads all complete", "[net][concu
     cascade::net::ClientConfig cfg;
     cfg.max_idle_per_origin = 4;
     HttpClient client(io.get_executor(), cfg);
-    auto origin = Origin::parse(up.base_url()).value();
+    auto origin = Url::parse(up.base_url()).value();
     std::atomic<int> ok_count{0};
     auto worker = [&]() -> asio::awaitable<void> {
         for (int i = 0; i < 10; ++i) {

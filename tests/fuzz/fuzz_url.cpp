@@ -1,4 +1,4 @@
-// libFuzzer target: `cascade::net::Origin::parse` on any string. A parsed origin has a host, a port in
+// libFuzzer target: `cascade::net::Url::parse` on any string. A parsed origin has a host, a port in
 // 1..65535, a base path that is empty or starts with '/' and does not end with '/', and nothing of a query
 // or fragment anywhere. Written back as a URL (the host in brackets when it holds a ':'), it parses to the
 // same origin.
@@ -23,7 +23,7 @@ void require(bool ok, char const* what) {
 
 bool has_query_or_fragment(std::string_view s) { return s.find_first_of("?#") != std::string_view::npos; }
 
-std::string unparse(cascade::net::Origin const& o) {
+std::string unparse(cascade::net::Url const& o) {
     std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
     return (o.tls ? "https://" : "http://") + host + ":" + std::to_string(o.port) + o.base_path;
 }
@@ -32,7 +32,7 @@ std::string unparse(cascade::net::Origin const& o) {
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     std::string_view url(reinterpret_cast<char const*>(data), size);
-    auto parsed = cascade::net::Origin::parse(url);
+    auto parsed = cascade::net::Url::parse(url);
     if (!parsed) return 0;
     auto const& o = *parsed;
     require(!o.host.empty(), "a parsed origin has a host");
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     require(o.base_path.empty() || (o.base_path.front() == '/' && o.base_path.back() != '/'),
             "the base path is empty or starts with '/' and does not end with '/'");
 
-    auto again = cascade::net::Origin::parse(unparse(o));
+    auto again = cascade::net::Url::parse(unparse(o));
     require(again.has_value(), "the origin written back as a URL parses");
     if (!again) return 0;
     require(again->tls == o.tls && again->host == o.host && again->port == o.port && again->base_path == o.base_path,

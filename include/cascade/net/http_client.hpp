@@ -3,8 +3,8 @@
 /// @brief `HttpClient`: HTTP/1.1 over TCP or TLS (Boost.Beast, OpenSSL) with a keep-alive pool per
 /// origin, connect and attempt timeouts, a response size limit and per-operation cancellation.
 
-#include <cascade/core/config_error.hpp>
 #include <cascade/core/verdict.hpp>
+#include <cascade/net/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -52,85 +52,6 @@
 #include <vector>
 
 namespace cascade::net {
-
-/// @brief Scheme, host and port of a base URL, and its path (`https://api.groq.com/openai/v1`).
-struct Origin {
-    bool tls = true;
-    std::string host;
-    std::uint16_t port = 443;
-    /// The URL's path without a trailing slash (`/openai/v1`), prefixed to every request target.
-    std::string base_path;
-
-    /// @brief Parses `http://` and `https://` URLs; a bad one is an error saying what and where.
-    ///
-    /// The host is a name (letters, digits, `-`, `.`, `_`), an IPv4 address or a bracketed IPv6 address;
-    /// the path holds visible ASCII only; a query, a fragment or credentials are refused (they would end up
-    /// in the Host header, the pool key or every request line).
-    static boost::system::result<Origin, ConfigError> parse(std::string_view url) {
-        auto bad = [&](char const* what) { return ConfigError(std::string("URL '") + std::string(url) + "' " + what); };
-        Origin o;
-        std::string_view rest;
-        if (url.rfind("https://", 0) == 0) {
-            rest = url.substr(8);
-        } else if (url.rfind("http://", 0) == 0) {
-            o.tls = false;
-            o.port = 80;
-            rest = url.substr(7);
-        } else {
-            return bad("must start with http:// or https://");
-        }
-        if (rest.find_first_of("?#") != std::string_view::npos) return bad("must not carry a query or fragment");
-        auto slash = rest.find('/');
-        std::string_view authority = rest.substr(0, slash);
-        std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-        if (authority.empty()) return bad("has no host");
-        if (authority.find('@') != std::string_view::npos) return bad("carries credentials; give keys in the configuration");
-        std::string_view host = authority;
-        bool bracketed = false;
-        if (authority.front() == '[') {
-            auto close = authority.find(']');
-            if (close == std::string_view::npos) return bad("has an unclosed [IPv6] host");
-            host = authority.substr(1, close - 1);
-            bracketed = true;
-            authority.remove_prefix(close + 1);
-            if (!authority.empty() && authority.front() != ':') return bad("has junk after the [IPv6] host");
-            if (!authority.empty()) authority.remove_prefix(1);
-        } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-            host = authority.substr(0, colon);
-            authority.remove_prefix(colon + 1);
-        } else {
-            authority = {};
-        }
-        if (!authority.empty()) {
-            unsigned port = 0;
-            for (char ch : authority) {
-                if (ch < '0' || ch > '9' || port > 65535) return bad("has a bad port");
-                port = port * 10 + static_cast<unsigned>(ch - '0');
-            }
-            if (port == 0 || port > 65535) return bad("has a bad port");
-            o.port = static_cast<std::uint16_t>(port);
-        }
-        if (host.empty()) return bad("has no host");
-        auto is_alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'); };
-        auto is_hex = [](char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'); };
-        for (char ch : host) {
-            bool const ok = bracketed ? (is_hex(ch) || ch == ':' || ch == '.') : (is_alnum(ch) || ch == '-' || ch == '.' || ch == '_');
-            if (!ok) return bad(bracketed ? "has a character that is not part of an IPv6 address in its [host]"
-                                          : "has a character that is not allowed in a host name (an IPv6 address goes in [brackets])");
-        }
-        if (bracketed && host.find(':') == std::string_view::npos) return bad("has a [host] that is not an IPv6 address");
-        for (char ch : path)
-            if (static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
-                return bad("has a space, a control character or a non-ASCII byte in its path (percent-encode it)");
-        o.host = std::string(host);
-        while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-        o.base_path = std::string(path);
-        return o;
-    }
-
-    /// @brief `https://host:port`: what the connection pool keys on.
-    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + std::to_string(port); }
-};
 
 struct HttpRequest {
     std::string method = "POST";
@@ -211,13 +132,11 @@ public:
     }
 
     /// @brief Sends `req` to `origin` and reads the whole response, within min(attempt timeout, deadline).
-    boost::asio::awaitable<boost::system::result<HttpResponse>> request(Origin const& origin, HttpRequest req,
+    boost::asio::awaitable<boost::system::result<HttpResponse>> request(Url const& origin, HttpRequest req,
                                                                        std::chrono::steady_clock::time_point deadline =
                                                                            std::chrono::steady_clock::time_point::max()) {
-        auto now = std::chrono::steady_clock::now();
-        auto attempt_end = now + cfg_.attempt_timeout;
-        if (deadline < attempt_end) attempt_end = deadline;
-        if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
+        auto const attempt_end = attempt_end_for(deadline);
+        if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
 
         auto msg = make_message(origin, std::move(req));
         auto conn = take(origin);
@@ -233,13 +152,11 @@ public:
     /// arrives (for `text/event-stream`); the returned response then has an empty body. A non-2xx body is
     /// read whole, as `request` does. The body limit applies to the whole stream.
     template <class OnBody>
-    boost::asio::awaitable<boost::system::result<HttpResponse>> request_stream(Origin const& origin, HttpRequest req,
+    boost::asio::awaitable<boost::system::result<HttpResponse>> request_stream(Url const& origin, HttpRequest req,
                                                                               std::chrono::steady_clock::time_point deadline,
                                                                               OnBody on_body) {
-        auto now = std::chrono::steady_clock::now();
-        auto attempt_end = now + cfg_.attempt_timeout;
-        if (deadline < attempt_end) attempt_end = deadline;
-        if (attempt_end <= now) co_return boost::system::error_code(boost::beast::error::timeout);
+        auto const attempt_end = attempt_end_for(deadline);
+        if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
         auto msg = make_message(origin, std::move(req));
         // A fresh connection, never pooled: streams are long and rare. It runs on a strand of its own.
         auto conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
@@ -250,7 +167,13 @@ public:
     }
 
 private:
-    boost::beast::http::request<boost::beast::http::string_body> make_message(Origin const& origin, HttpRequest req) const {
+    // When one attempt must end: the attempt timeout from now, or the caller's deadline if sooner.
+    std::chrono::steady_clock::time_point attempt_end_for(std::chrono::steady_clock::time_point deadline) const {
+        auto end = std::chrono::steady_clock::now() + cfg_.attempt_timeout;
+        return deadline < end ? deadline : end;
+    }
+
+    boost::beast::http::request<boost::beast::http::string_body> make_message(Url const& origin, HttpRequest req) const {
         boost::beast::http::request<boost::beast::http::string_body> msg;
         msg.method_string(req.method);
         msg.target(req.target.empty() ? std::string("/") : req.target);
@@ -354,7 +277,7 @@ private:
 
     // The whole request on `conn`'s strand: a pooled connection is checked first; a reused connection that
     // fails before any byte of the answer arrives is replaced by a new one (never another pooled one).
-    boost::asio::awaitable<boost::system::result<HttpResponse>> exchange_on_strand(Origin const& origin, std::unique_ptr<Conn> conn,
+    boost::asio::awaitable<boost::system::result<HttpResponse>> exchange_on_strand(Url const& origin, std::unique_ptr<Conn> conn,
                                                                                   Message const& msg,
                                                                                   std::chrono::steady_clock::time_point attempt_end) {
         // Cancellation arrives as operation_aborted from the operation in flight, not as an exception.
@@ -387,7 +310,7 @@ private:
     }
 
     template <class OnBody>
-    boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on_strand(Origin const& origin, std::unique_ptr<Conn> conn,
+    boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on_strand(Url const& origin, std::unique_ptr<Conn> conn,
                                                                                 Message const& msg,
                                                                                 std::chrono::steady_clock::time_point attempt_end,
                                                                                 OnBody& on_body) {
@@ -417,7 +340,7 @@ private:
 
     // The most recently used idle connection of `origin` younger than `max_idle_time`; older ones are
     // closed (on their own strands).
-    std::unique_ptr<Conn> take(Origin const& origin) {
+    std::unique_ptr<Conn> take(Url const& origin) {
         std::vector<std::unique_ptr<Conn>> expired;
         std::unique_ptr<Conn> c;
         {
@@ -442,7 +365,7 @@ private:
     }
 
     // Called on `c`'s strand.
-    void give_back(Origin const& origin, std::unique_ptr<Conn> c) {
+    void give_back(Url const& origin, std::unique_ptr<Conn> c) {
         c->idle_since = std::chrono::steady_clock::now();
         std::lock_guard lock(mutex_);
         auto& v = idle_[origin.key()];
@@ -456,7 +379,7 @@ private:
     }
 
     // Opens `c` (TCP, then TLS) on its strand, within the connect timeout and the attempt's end.
-    boost::asio::awaitable<boost::system::error_code> connect(Origin const& origin, Conn& c,
+    boost::asio::awaitable<boost::system::error_code> connect(Url const& origin, Conn& c,
                                                               std::chrono::steady_clock::time_point attempt_end) {
         using boost::asio::as_tuple;
         using boost::asio::use_awaitable;

@@ -177,7 +177,7 @@ private:
 
     struct State {
         explicit State(ProviderConfig c) : cfg(std::move(c)) {
-                auto o = net::Origin::parse(cfg.base_url);
+                auto o = net::Url::parse(cfg.base_url);
             if (o) origin = std::move(*o);
             else origin_error = o.error().message;
         }
@@ -189,7 +189,7 @@ private:
         }
 
         ProviderConfig cfg;
-        std::optional<net::Origin> origin;
+        std::optional<net::Url> origin;
         std::string origin_error;
         mutable std::mutex mutex;
         std::shared_ptr<net::HttpClient> client;

@@ -40,7 +40,7 @@ public:
     TokenSource(ServiceAccount sa, net::ClientConfig http = {}) : state_(std::make_shared<State>()) {
         state_->sa = std::move(sa);
         state_->http = std::move(http);
-        auto origin = net::Origin::parse(state_->sa.token_uri);
+        auto origin = net::Url::parse(state_->sa.token_uri);
         if (origin) {
             state_->origin = std::move(*origin);
             auto const& u = state_->sa.token_uri;
@@ -100,7 +100,7 @@ private:
     struct State {
         ServiceAccount sa;
         net::ClientConfig http;
-        net::Origin origin;
+        net::Url origin;
         std::string path;
         std::string error;
         std::mutex mutex;
@@ -256,7 +256,7 @@ public:
 
         std::string base = cfg.endpoint;
         if (auto at = base.find("{region}"); at != std::string::npos) base.replace(at, 8, region);
-        auto origin = net::Origin::parse(base);
+        auto origin = net::Url::parse(base);
         if (!origin) co_return Outcome(boost::system::in_place_error, unconfigured("endpoint: " + origin.error().message));
         net::HttpRequest http;
         http.target = origin->base_path + "/v1/projects/" + cfg.project + "/locations/" + region + "/publishers/google/models/" +
@@ -330,7 +330,7 @@ public:
     GeminiApi() : GeminiApi(from_env()) {}
     explicit GeminiApi(GeminiApiConfig cfg) : state_(std::make_shared<State>()) {
         state_->cfg = std::move(cfg);
-        auto o = net::Origin::parse(state_->cfg.base_url);
+        auto o = net::Url::parse(state_->cfg.base_url);
         if (o) state_->origin = std::move(*o);
         else state_->error = o.error().message;
     }
@@ -380,7 +380,7 @@ public:
 private:
     struct State {
         GeminiApiConfig cfg;
-        std::optional<net::Origin> origin;
+        std::optional<net::Url> origin;
         std::string error;
         std::mutex mutex;
         std::shared_ptr<net::HttpClient> client;
