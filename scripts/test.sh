@@ -25,6 +25,8 @@ if [ -z "${CASCADE_SKIP_SANITIZE:-}" ]; then
         -DCASCADE_BUILD_EXAMPLES=OFF
   cmake --build "$asan" -j"$jobs"
   # Packaging and compile-fail tests check the build, not the code at run time: the first build ran them.
+  # The soak at 4,000 requests: the Debug build ran the full 10,000; here it looks for memory errors.
+  CASCADE_SOAK_REQUESTS=${CASCADE_ASAN_SOAK_REQUESTS:-4000} \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$asan" -j"$jobs" --output-on-failure -LE "package|compile"
 fi
