@@ -16,12 +16,9 @@ namespace asio = boost::asio;
 struct CannedAnswers {
     std::string_view name() const noexcept { return "canned"; }
     asio::awaitable<cascade::Outcome> attempt(cascade::Request const& req, cascade::Context&) {
-        if (req.prompt().find("weather") == std::string::npos) {
-            cascade::Verdict v;
-            v.fault = cascade::Fault::bad_request;
-            v.detail = "no canned answer";
-            co_return cascade::Outcome(boost::system::in_place_error, std::move(v));
-        }
+        // No response to show: the tier names the fault, the chain's classify policy makes it a verdict.
+        if (req.prompt().find("weather") == std::string::npos)
+            co_return cascade::failed_without_response(cascade::Fault::bad_request, "no canned answer");
         cascade::Completion c;
         c.text = std::string(500, '*');
         co_return cascade::Outcome(std::move(c));

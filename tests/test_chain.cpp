@@ -1,5 +1,7 @@
-// The pipeline: order, skipping, retry, acceptance, the infallible terminal, nesting, deadline,
-// cancellation, stats, cooldowns, async surface and concurrency, over scripted in-process tiers.
+// The chain's driver over scripted in-process tiers: order, skipping, retry, acceptance, the infallible
+// terminal, nesting, deadline, cancellation, waits, hedging, stats, async surface, concurrency and cache.
+// Time that decisions depend on is simulated (a manual clock); the decisions themselves are tested
+// action by action in test_engine.cpp.
 
 #include <cascade/cascade.hpp>
 #include <cascade/cache/memory.hpp>
@@ -19,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -32,6 +35,10 @@ namespace {
 
 using Scripted2 = cascade::Chain<ScriptedTier, ScriptedTier>;
 using ScriptedT = cascade::Chain<ScriptedTier, cascade::Template>;
+// The same chains on a manual clock: waits, backoffs, deadlines and cooldowns in simulated time.
+using Simulated = cascade::DefaultPolicies::with_clock<cascade::ManualClock>;
+using SimT = cascade::BasicChain<Simulated, ScriptedTier, cascade::Template>;
+using Sim2 = cascade::BasicChain<Simulated, ScriptedTier, ScriptedTier>;
 
 cascade::Template make_template() {
     return cascade::Template{[](cascade::Request const& r) { return "template answer for: " + r.prompt(); }};
@@ -43,7 +50,10 @@ cascade::Request make_req(std::string prompt = "summarise the quarter") {
 
 template <class ChainT>
 auto complete(asio::io_context& io, ChainT& chain, cascade::Request const& req) {
-    return cascade::test::run(io, chain.complete(req));
+    if constexpr (std::is_same_v<typename ChainT::clock_type, cascade::ManualClock>)
+        return cascade::test::run_simulated(io, chain.clock(), chain.complete(req));
+    else
+        return cascade::test::run(io, chain.complete(req));
 }
 
 bool has_fault(boost::system::error_code ec, Fault f) { return ec == cascade::make_error_code(f); }
@@ -147,12 +157,12 @@ TEST_CASE("a key cooling down is not sent to until its cooldown passes", "[chain
     asio::io_context io;
     ScriptedTier groq("groq", 2);
     groq.then(Step::fail(Fault::rate_limited, Scope::key, 80ms), 0);
-    ScriptedT chain(io.get_executor(), groq, make_template());
+    SimT chain(io.get_executor(), groq, make_template());
     auto req = make_req();
     CHECK(complete(io, chain, req).label == "groq2");
     for (int i = 0; i < 5; ++i) CHECK(complete(io, chain, req).label == "groq2");
     CHECK(groq.calls(0) == 1);
-    std::this_thread::sleep_for(100ms);
+    chain.clock().advance(100ms);
     CHECK(complete(io, chain, req).label == "groq1");
     CHECK(groq.calls(0) == 2);
 }
@@ -179,11 +189,13 @@ TEST_CASE("after its cooldown an open circuit lets one probe through, and a succ
     asio::io_context io;
     ScriptedTier groq("groq", 1);
     groq.then(Step::fail(Fault::blocked, Scope::provider, 50ms));
-    ScriptedT chain(io.get_executor(), groq, make_template());
+    cascade::ChainConfig cfg;
+    cfg.max_wait = 0ms;  // between requests, not within one
+    SimT chain(io.get_executor(), cfg, groq, make_template());
     auto req = make_req();
-    complete(io, chain, req);
+    CHECK(complete(io, chain, req).label == "fallback-template");
     CHECK(chain.circuit_open(0));
-    std::this_thread::sleep_for(70ms);
+    chain.clock().advance(70ms);
     auto probe = complete(io, chain, req);
     CHECK(probe.label == "groq");
     CHECK_FALSE(chain.circuit_open(0));
@@ -194,15 +206,66 @@ TEST_CASE("a failed probe re-opens the circuit", "[chain][circuit]") {
     asio::io_context io;
     ScriptedTier groq("groq", 1);
     groq.then(Step::fail(Fault::blocked, Scope::provider, 40ms)).then(Step::fail(Fault::blocked, Scope::provider, 1h));
-    ScriptedT chain(io.get_executor(), groq, make_template());
+    cascade::ChainConfig cfg;
+    cfg.max_wait = 0ms;
+    SimT chain(io.get_executor(), cfg, groq, make_template());
     auto req = make_req();
     complete(io, chain, req);
-    std::this_thread::sleep_for(60ms);
+    chain.clock().advance(60ms);
     complete(io, chain, req);
     CHECK(groq.total_calls() == 2);
     CHECK(chain.circuit_open(0));
     complete(io, chain, req);
     CHECK(groq.total_calls() == 2);
+}
+
+TEST_CASE("when every tier is cooling, the chain waits for the earliest key and answers from it", "[chain][wait]") {
+    asio::io_context io;
+    ScriptedTier groq("groq", 2), deepseek("deepseek");
+    groq.then(Step::fail(Fault::rate_limited, Scope::key, 3s), 0).then(Step::fail(Fault::rate_limited, Scope::key, 2s), 1);
+    groq.otherwise(Step::ok("after the wait"));
+    deepseek.otherwise(Step::fail(Fault::quota_exhausted, Scope::key, 1h));
+    cascade::BasicChain<Simulated, ScriptedTier, ScriptedTier, cascade::Template> chain(io.get_executor(), groq, deepseek,
+                                                                                       make_template());
+    auto req = make_req();
+    auto const start = chain.clock().now();
+    auto c = complete(io, chain, req);
+    CHECK(c.label == "groq2");
+    CHECK(c.text == "after the wait");
+    CHECK(chain.clock().now() - start == 2s);  // simulated: nothing slept
+    REQUIRE(c.trail.size() == 3);
+    CHECK(has_fault(c.trail[0].fault, Fault::rate_limited));
+    CHECK(has_fault(c.trail[1].fault, Fault::rate_limited));
+    CHECK(has_fault(c.trail[2].fault, Fault::quota_exhausted));
+    // With waiting switched off, the same situation is the template's.
+    ScriptedTier g2("groq", 1);
+    g2.then(Step::fail(Fault::rate_limited, Scope::key, 2s));
+    cascade::ChainConfig cfg;
+    cfg.max_wait = 0ms;
+    SimT no_wait(io.get_executor(), cfg, g2, make_template());
+    CHECK(complete(io, no_wait, req).label == "fallback-template");
+}
+
+TEST_CASE("a retired model opens the tier's circuit for a day and is logged once", "[chain][circuit][model]") {
+    asio::io_context io;
+    ScriptedTier groq("groq", 3), deepseek("deepseek");
+    groq.otherwise(Step::http(
+        404, R"({"error":{"message":"The model `compound-beta-min` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}})"));
+    std::vector<std::string> log;
+    cascade::ChainConfig cfg;
+    cfg.log = [&](std::string_view line) { log.emplace_back(line); };
+    cascade::BasicChain<Simulated, ScriptedTier, ScriptedTier, cascade::Template> chain(io.get_executor(), cfg, groq, deepseek,
+                                                                                       make_template());
+    auto req = make_req();
+    for (int i = 0; i < 3; ++i) CHECK(complete(io, chain, req).label == "deepseek");
+    CHECK(groq.total_calls() == 1);  // one round trip, then the circuit: not one per key, not one per request
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].find("'groq'") != std::string::npos);
+    CHECK(log[0].find("model_unavailable") != std::string::npos);
+    chain.clock().advance(23h);
+    CHECK(chain.circuit_open(0));
+    chain.clock().advance(2h);
+    CHECK_FALSE(chain.circuit_open(0));
 }
 
 TEST_CASE("consecutive transient failures open the circuit at the threshold", "[chain][circuit]") {
@@ -329,10 +392,12 @@ TEST_CASE("a transient failure is retried on the same key with backoff", "[chain
     asio::io_context io;
     ScriptedTier deepseek("deepseek");
     deepseek.then(Step::fail(Fault::server_error, Scope::attempt, {}, true)).then(Step::ok("second time lucky"));
-    ScriptedT chain(io.get_executor(), deepseek, make_template());
-    chain.retry_policy().base_delay = 5ms;
+    SimT chain(io.get_executor(), deepseek, make_template());
+    chain.retry_policy().use_jitter = false;
     auto req = make_req();
+    auto const start = chain.clock().now();
     auto c = complete(io, chain, req);
+    CHECK(chain.clock().now() - start == chain.retry_policy().base_delay);
     CHECK(c.label == "deepseek");
     CHECK(c.text == "second time lucky");
     CHECK(deepseek.total_calls() == 2);
@@ -346,14 +411,14 @@ TEST_CASE("a retry does not go to a key that another request cooled during its b
     asio::io_context io;
     ScriptedTier groq("groq", 2);
     groq.then(Step::fail(Fault::server_error, Scope::attempt, {}, true), 0).then(Step::fail(Fault::rate_limited, Scope::key, 60s), 0);
-    ScriptedT chain(io.get_executor(), groq, make_template());
-    chain.retry_policy().base_delay = 20ms;
+    SimT chain(io.get_executor(), groq, make_template());
     auto req = make_req();
     std::vector<cascade::Completion> got;
     auto one = [&]() -> asio::awaitable<void> { got.push_back(co_await chain.complete(req)); };
     asio::co_spawn(io, one(), asio::detached);  // A: runs until its backoff
     asio::co_spawn(io, one(), asio::detached);  // B
-    io.run();
+    do cascade::test::poll(io);
+    while (got.size() < 2 && chain.clock().advance_to_next());
     REQUIRE(got.size() == 2);
     CHECK(got[0].label == "groq2");
     CHECK(got[1].label == "groq2");
@@ -365,14 +430,14 @@ TEST_CASE("a retry does not go to a tier whose circuit another request opened du
     asio::io_context io;
     ScriptedTier groq("groq", 2);
     groq.then(Step::fail(Fault::server_error, Scope::attempt, {}, true), 0).then(Step::fail(Fault::blocked, Scope::provider, 1h), 0);
-    ScriptedT chain(io.get_executor(), groq, make_template());
-    chain.retry_policy().base_delay = 20ms;
+    SimT chain(io.get_executor(), groq, make_template());
     auto req = make_req();
     std::vector<cascade::Completion> got;
     auto one = [&]() -> asio::awaitable<void> { got.push_back(co_await chain.complete(req)); };
     asio::co_spawn(io, one(), asio::detached);
     asio::co_spawn(io, one(), asio::detached);
-    io.run();
+    do cascade::test::poll(io);
+    while (got.size() < 2 && chain.clock().advance_to_next());
     REQUIRE(got.size() == 2);
     CHECK(got[0].label == "fallback-template");
     CHECK(got[1].label == "fallback-template");
@@ -383,8 +448,7 @@ TEST_CASE("retries stop after max_retries and the chain moves on", "[chain][retr
     asio::io_context io;
     ScriptedTier deepseek("deepseek");
     deepseek.otherwise(Step::fail(Fault::server_error, Scope::attempt, {}, true));
-    ScriptedT chain(io.get_executor(), deepseek, make_template());
-    chain.retry_policy().base_delay = 1ms;
+    SimT chain(io.get_executor(), deepseek, make_template());
     chain.retry_policy().max_retries = 3;
     auto req = make_req();
     auto c = complete(io, chain, req);
@@ -396,7 +460,9 @@ TEST_CASE("a rate limit is not retried on the same key", "[chain][retry]") {
     asio::io_context io;
     ScriptedTier groq("groq", 1);
     groq.otherwise(Step::fail(Fault::rate_limited, Scope::key, 1s));
-    ScriptedT chain(io.get_executor(), groq, make_template());
+    cascade::ChainConfig cfg;
+    cfg.max_wait = 0ms;  // the retry policy alone; waiting for the cooldown is tested above
+    SimT chain(io.get_executor(), cfg, groq, make_template());
     auto req = make_req();
     complete(io, chain, req);
     CHECK(groq.total_calls() == 1);
@@ -409,11 +475,11 @@ TEST_CASE("a retry that would wait past the deadline is not made", "[chain][retr
     deepseek.otherwise(Step::fail(Fault::server_error, Scope::attempt, 10s, true));
     cascade::ChainConfig cfg;
     cfg.deadline = 200ms;
-    ScriptedT chain(io.get_executor(), cfg, deepseek, make_template());
+    SimT chain(io.get_executor(), cfg, deepseek, make_template());
     auto req = make_req();
-    auto t0 = std::chrono::steady_clock::now();
+    auto const start = chain.clock().now();
     auto c = complete(io, chain, req);
-    CHECK(std::chrono::steady_clock::now() - t0 < 150ms);
+    CHECK(chain.clock().now() == start);  // no time spent waiting
     CHECK(c.label == "fallback-template");
     CHECK(deepseek.total_calls() == 1);
 }
@@ -507,17 +573,17 @@ TEST_CASE("a chain nests as a tier: its tiers label the answer and the outer tra
 TEST_CASE("the chain's deadline cuts off a slow attempt and a fallible chain returns deadline_exceeded",
           "[chain][deadline]") {
     asio::io_context io;
+    cascade::ManualClock clock;
     ScriptedTier slow("slow"), next("next");
-    slow.otherwise(Step::ok().after(5s));
+    slow.use_clock(clock).otherwise(Step::ok().after(5s));
     cascade::ChainConfig cfg;
     cfg.deadline = 100ms;
-    Scripted2 chain(io.get_executor(), cfg, slow, next);
+    Sim2 chain(io.get_executor(), cfg, slow, next);
+    chain.clock() = clock;
     auto req = make_req();
-    auto t0 = std::chrono::steady_clock::now();
+    auto const start = clock.now();
     auto r = complete(io, chain, req);
-    auto took = std::chrono::steady_clock::now() - t0;
-    CHECK(took < 1s);
-    CHECK(took >= 100ms);
+    CHECK(clock.now() - start == 100ms);
     REQUIRE_FALSE(r.has_value());
     CHECK(has_fault(r.error().code, Fault::deadline_exceeded));
     CHECK(slow.cancellations() == 1);
@@ -527,14 +593,16 @@ TEST_CASE("the chain's deadline cuts off a slow attempt and a fallible chain ret
 TEST_CASE("a request's own deadline overrides the chain's and an infallible chain still answers",
           "[chain][deadline]") {
     asio::io_context io;
+    cascade::ManualClock clock;
     ScriptedTier slow("slow");
-    slow.otherwise(Step::ok().after(5s));
-    ScriptedT chain(io.get_executor(), slow, make_template());
+    slow.use_clock(clock).otherwise(Step::ok().after(5s));
+    SimT chain(io.get_executor(), slow, make_template());
+    chain.clock() = clock;
     auto req = make_req();
     req.deadline = 80ms;
-    auto t0 = std::chrono::steady_clock::now();
+    auto const start = clock.now();
     cascade::Completion c = complete(io, chain, req);
-    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    CHECK(clock.now() - start == 80ms);
     CHECK(c.label == "fallback-template");
     REQUIRE(c.trail.size() == 1);
     CHECK(has_fault(c.trail[0].fault, Fault::deadline_exceeded));
@@ -543,22 +611,54 @@ TEST_CASE("a request's own deadline overrides the chain's and an infallible chai
 TEST_CASE("a cancellation slot cancels the attempt in flight and the chain returns cancelled promptly",
           "[chain][cancel]") {
     asio::io_context io;
+    cascade::ManualClock clock;
     ScriptedTier slow("slow"), next("next");
-    slow.otherwise(Step::ok().after(5s));
-    Scripted2 chain(io.get_executor(), slow, next);
+    slow.use_clock(clock).otherwise(Step::ok().after(5s));
+    Sim2 chain(io.get_executor(), slow, next);
+    chain.clock() = clock;
     asio::cancellation_signal sig;
     std::optional<cascade::Result> got;
-    auto t0 = std::chrono::steady_clock::now();
+    auto const start = clock.now();
     chain.async_complete(make_req(), asio::bind_cancellation_slot(sig.slot(), [&](cascade::Result r) { got = std::move(r); }));
-    asio::steady_timer t(io, 50ms);
-    t.async_wait([&](boost::system::error_code) { sig.emit(asio::cancellation_type::terminal); });
-    io.run();
-    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    clock.async_wait_until(io.get_executor(), start + 50ms, [&](boost::system::error_code) { sig.emit(asio::cancellation_type::terminal); });
+    do cascade::test::poll(io);
+    while (!got && clock.advance_to_next());
+    CHECK(clock.now() - start == 50ms);
     REQUIRE(got.has_value());
     REQUIRE_FALSE(got->has_value());
     CHECK(has_fault(got->error().code, Fault::cancelled));
     CHECK(slow.cancellations() == 1);
     CHECK(next.total_calls() == 0);  // cancellation never triggers fallback
+}
+
+// --- Hedging ---------------------------------------------------------------------------------------
+
+TEST_CASE("a hedged request: the slow attempt gets company after the delay, the first answer wins, the other is cancelled",
+          "[chain][hedge]") {
+    asio::io_context io;
+    cascade::ManualClock clock;
+    ScriptedTier groq("groq", 2);
+    groq.use_clock(clock);
+    groq.then(Step::ok("slow").after(10s), 0).then(Step::ok("quick", {10, 40}, 0.002).after(200ms), 1);
+    using Hedged = Simulated::with_hedge<cascade::Hedge>;
+    cascade::BasicChain<Hedged, ScriptedTier, cascade::Template> chain(io.get_executor(), groq, make_template());
+    chain.clock() = clock;
+    chain.hedge_policy().fixed_delay = 300ms;
+    auto req = make_req();
+    auto const start = clock.now();
+    cascade::Completion c = complete(io, chain, req);
+    CHECK(c.label == "groq2");
+    CHECK(c.text == "quick");
+    CHECK(clock.now() - start == 500ms);  // the hedge left at 300 ms and took 200 ms
+    CHECK(groq.cancellations() == 1);
+    REQUIRE(c.trail.size() == 1);  // the loser, cancelled
+    CHECK(c.trail[0].label == "groq1");
+    CHECK(has_fault(c.trail[0].fault, Fault::cancelled));
+    auto s = chain.observer().snapshot();
+    CHECK(s[0].attempts == 2);
+    CHECK(s[0].hedges == 1);
+    CHECK(s[0].hits == 1);
+    CHECK(s[0].cost_usd == Approx(0.002));
 }
 
 // --- Stats -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The default classifier against the providers' real responses (shared/reference/provider-wire-formats.md,
-// bodies marked [V] copied verbatim), plus duration parsing.
+// bodies marked [V] copied verbatim from the source named, [R] reconstructed and not seen verbatim), plus
+// duration parsing.
 
 #include <cascade/detail/duration.hpp>
 #include <cascade/policy/classify.hpp>
@@ -20,17 +21,20 @@ struct Response {
     std::string body;
 };
 
-cascade::Verdict classify(Response const& r) {
+// `doing` is the tier's own words (Observation::detail), e.g. "token endpoint".
+cascade::Verdict classify(Response const& r, std::string doing = {}) {
     cascade::Observation o;
     o.status = r.status;
-    o.headers = &r.headers;
+    o.headers = r.headers;
     o.body = r.body;
+    o.detail = std::move(doing);
     return cascade::DefaultClassify{}.classify(o);
 }
 
-cascade::Verdict classify_error(boost::system::error_code ec) {
+cascade::Verdict classify_error(boost::system::error_code ec, std::string doing = {}) {
     cascade::Observation o;
     o.transport = ec;
+    o.detail = std::move(doing);
     return cascade::DefaultClassify{}.classify(o);
 }
 
@@ -237,11 +241,57 @@ TEST_CASE("Google PERMISSION_DENIED and a restricted organization disable the ke
     CHECK(org.scope == Scope::key);
 }
 
+// --- OAuth2 token endpoints (Vertex's service account) ---------------------------------------------
+
+TEST_CASE("a token endpoint that refuses the credential disables the key, saying where it failed", "[classify][auth][oauth]") {
+    // RFC 6749 §5.2 bodies from oauth2.googleapis.com/token, as the Vertex tier shows them (detail "token endpoint").
+    // [V] googleapis/google-cloud-python#10004 (400).
+    auto signature = classify(make(400, R"({"error":"invalid_grant","error_description":"Invalid JWT Signature."})",
+                                   {{"content-type", "application/json; charset=utf-8"}}),
+                              "token endpoint");
+    CHECK(signature.fault == Fault::unauthorized);
+    CHECK(signature.scope == Scope::key);
+    CHECK_FALSE(signature.retry_same);
+    CHECK(signature.cool_for == 0ms);
+    CHECK(signature.http_status == 400);
+    CHECK(signature.detail == "token endpoint: invalid_grant: Invalid JWT Signature.");
+    // [V] a-marenkov/gsheets#96: a clock off by more than the JWT's hour.
+    auto clock = classify(make(400, R"({"error":"invalid_grant","error_description":"Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim."})"),
+                          "token endpoint");
+    CHECK(clock.fault == Fault::unauthorized);
+    CHECK(clock.scope == Scope::key);
+    // [V] n8n docs (search-index file id 81746, Google, 401) and a Keycloak token endpoint (search-index file id
+    // 54874398673, 400): unauthorized_client.
+    CHECK(classify(make(401, R"({"error":"unauthorized_client","error_description":"Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested."})"))
+              .scope == Scope::key);
+    CHECK(classify(make(400, R"({"error":"unauthorized_client","error_description":"Client is not allowed to initiate OAuth 2.0 Device Authorization Grant. The flow is disabled for the client."})"))
+              .scope == Scope::key);
+    // [V-msg] search-index file id 24273874232 ("400 Bad Request", pretty-printed): a scope the account may not have.
+    auto scope = classify(make(400, R"({"error":"invalid_scope","error_description":"Invalid OAuth scope or ID token audience provided."})"));
+    CHECK(scope.fault == Fault::unauthorized);
+    CHECK(scope.scope == Scope::key);
+    // [R] a deleted OAuth client (fixture, search-index file id 62148702229), and the RFC's access_denied.
+    CHECK(classify(make(400, R"({"error":"invalid_client","error_description":"The OAuth client was deleted."})")).fault == Fault::unauthorized);
+    CHECK(classify(make(400, R"({"error":"access_denied","error_description":"Requested client not authorized."})")).scope == Scope::key);
+}
+
+TEST_CASE("a token endpoint's 5xx is retried, and its other errors are bad requests", "[classify][auth][oauth]") {
+    auto down = classify(make(503, R"({"error":"temporarily_unavailable","error_description":"The service is currently unavailable."})"), "token endpoint");
+    CHECK(down.fault == Fault::server_error);
+    CHECK(down.scope == Scope::attempt);
+    CHECK(down.retry_same);
+    CHECK(classify(make(500, R"({"error":"invalid_grant"})"), "token endpoint").fault == Fault::server_error);
+    // A request the tier built wrong, not a refused credential (RFC 6749 §5.2).
+    CHECK(classify(make(400, R"({"error":"unsupported_grant_type","error_description":"Invalid grant_type: "})"), "token endpoint").fault ==
+          Fault::bad_request);
+    // Hugging Face's string errors are sentences, not OAuth codes. [V] reference 7a, legacy form.
+    CHECK(classify(make(400, R"({"error":"Model not supported by provider hf-inference"})")).fault == Fault::bad_request);
+}
+
 // --- Bad requests and refusals -------------------------------------------------------------------------
 
 TEST_CASE("other 4xx are bad requests of this attempt only", "[classify]") {
-    CHECK(classify(make(404, R"({"error":{"message":"The model `compound-beta-min` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}})")).fault ==
-          Fault::bad_request);
+    // (Groq's 404 model_not_found, once here, is model_unavailable: see "retired or unknown models" below.)
     CHECK(classify(make(400, R"({"error":{"message":"Failed to validate JSON. Please adjust your prompt. See 'failed_generation' for more details.","type":"invalid_request_error","code":"json_validate_failed","failed_generation":""}})")).fault ==
           Fault::bad_request);
     auto v422 = classify(make(422, "Failed to deserialize the JSON body into the target type: messages[1]: invalid type: sequence, expected a string at line 17 column 3"));
@@ -256,6 +306,115 @@ TEST_CASE("an OpenRouter moderation 403 is a rejection that moves to the next ti
     auto v = classify(make(403, R"({"error":{"code":403,"message":"Input was flagged","metadata":{"reasons":["violence"],"flagged_input":"...","provider_name":"openai","model_slug":"openai/gpt-4o"}}})"));
     CHECK(v.fault == Fault::rejected);
     CHECK(v.scope == Scope::attempt);
+}
+
+// --- Retired or unknown models ------------------------------------------------------------------------
+
+namespace {
+void check_model_unavailable(cascade::Verdict const& v) {
+    CHECK(v.fault == Fault::model_unavailable);
+    CHECK(v.scope == Scope::provider);  // no key of the tier serves it: the circuit opens
+    CHECK(v.cool_for == 0ms);           // the chain's CircuitConfig::model_unavailable_cooldown (24 h)
+    CHECK_FALSE(v.retry_same);
+}
+} // namespace
+
+TEST_CASE("a Groq or OpenAI 404 model_not_found is a model that is gone, for every key", "[classify][model][groq][openai]") {
+    // [V] reference G11 (Groq, 404).
+    auto groq = classify(make(404, R"({"error":{"message":"The model `compound-beta-min` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}})" "\n"));
+    check_model_unavailable(groq);
+    CHECK(groq.http_status == 404);
+    CHECK(groq.detail == "The model `compound-beta-min` does not exist or you do not have access to it.");
+    // [V] openai/openai-quickstart-node#127 (404, a model OpenAI retired).
+    check_model_unavailable(classify(make(404, R"({"error":{"message":"The model `text-davinci-003` has been deprecated, learn more here: https://platform.openai.com/docs/deprecations","type":"invalid_request_error","param":null,"code":"model_not_found"}})")));
+    // [V] enricoros/big-AGI#16 (404, the older wording).
+    check_model_unavailable(classify(make(404, R"({"error":{"message":"The model: `gpt-4` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}})")));
+    // [V, test fixture] search-index file id 68919292100: Hugging Face's router, 400 for a model it does not know.
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"The requested model 'not-a-real/model-name' does not exist.","type":"invalid_request_error","param":"model","code":"model_not_found"}})")));
+}
+
+TEST_CASE("a Groq 400 model_decommissioned is a model that is gone, with or without its code", "[classify][model][groq]") {
+    // [V] valentinfrlch/ha-llmvision#332 ("Full Response", raw).
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"The model `llama-3.2-11b-vision-preview` has been decommissioned and is no longer supported. Please refer to https://console.groq.com/docs/deprecations for a recommendation on which model to use instead.","type":"invalid_request_error","code":"model_decommissioned"}})")));
+    // [R] the same message without the code (a proxy that drops it): the message names the model.
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"The model `llama3-70b-8192` has been decommissioned and is no longer supported. Please refer to https://console.groq.com/docs/deprecations for a recommendation on which model to use instead.","type":"invalid_request_error"}})")));
+    // [R] OpenAI's retired-model and unknown-model messages with the code null.
+    check_model_unavailable(classify(make(404, R"({"error":{"message":"The model `gpt-4-vision-preview` has been deprecated, learn more here: https://platform.openai.com/docs/deprecations","type":"invalid_request_error","param":null,"code":null}})")));
+    check_model_unavailable(classify(make(404, R"({"error":{"message":"The model `gpt-4-32k` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":null}})")));
+    // [R] a relay that drops the message keeps the code: the code alone decides.
+    check_model_unavailable(classify(make(404, R"({"error":{"message":"","type":"invalid_request_error","code":"model_not_found"}})")));
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"","type":"invalid_request_error","code":"model_decommissioned"}})")));
+}
+
+TEST_CASE("Google's 404 NOT_FOUND for a model is a model that is gone, on Gemini and on Vertex", "[classify][model][google]") {
+    // [V] swuecho/chat#597 (Gemini API, logged pretty-printed).
+    check_model_unavailable(classify(make(404, R"({"error":{"code":404,"message":"models/gemini-2.0-pro is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.","status":"NOT_FOUND"}})")));
+    // [V] search-index file id 1328536862 (Vertex, printed as a Python dict).
+    auto vertex = classify(make(404, R"({"error":{"code":404,"message":"Publisher Model `projects/instagram-ads-472021/locations/us-central1/publishers/google/models/gemini-2.5-flash-image-preview` was not found or your project does not have access to it. Please ensure you are using a valid model version. For more information, see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions","status":"NOT_FOUND"}})"));
+    check_model_unavailable(vertex);
+    CHECK(vertex.detail.rfind("Publisher Model `projects/", 0) == 0);
+    CHECK(vertex.detail.size() <= 200);
+    // [V] search-index file id 48138183359 (a model Google retired, logged pretty-printed).
+    check_model_unavailable(classify(make(404, R"({"error":{"code":404,"message":"Gemini 1.0 Pro Vision has been deprecated on July 12, 2024. Consider switching to different model, for example gemini-1.5-flash.","status":"NOT_FOUND"}})")));
+    // Array-wrapped, as streamGenerateContent without alt=sse sends it.
+    check_model_unavailable(classify(make(404, R"([{"error":{"code":404,"message":"models/gemini-1.5-flash is not found for API version v1beta, or is not supported for generateContent.","status":"NOT_FOUND"}}])")));
+    // A NOT_FOUND that names no model (a wrong path) stays a bad request.
+    CHECK(classify(make(404, R"({"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}})")).fault == Fault::bad_request);
+}
+
+TEST_CASE("Anthropic's 404 not_found_error naming a model is a model that is gone; a wrong path is not", "[classify][model][anthropic]") {
+    // [V] mattermost/mattermost-plugin-agents#257 (raw body; the trailing space is Anthropic's).
+    check_model_unavailable(classify(make(404, R"({"type":"error","error":{"type":"not_found_error","message":"model: claude-3-5-sonnet-20241022 "}})")));
+    // [V] anthropics/claude-code#5349.
+    check_model_unavailable(classify(make(404, R"({"type":"error","error":{"type":"not_found_error","message":"model: sonnet4"}})")));
+    // [V] docs.claude.com/en/api/errors envelope, and danielmiessler/Fabric#1140 ("Not Found"): no model named.
+    CHECK(classify(make(404, R"({"type":"error","error":{"type":"not_found_error","message":"The requested resource could not be found."},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"})")).fault == Fault::bad_request);
+    CHECK(classify(make(404, R"({"type":"error","error":{"type":"not_found_error","message":"Not Found"}})")).fault == Fault::bad_request);
+}
+
+TEST_CASE("DeepSeek's unknown and retired model names are models that are gone", "[classify][model][deepseek]") {
+    // [V] ConardLi/easy-dataset#9 (raw, 400): a name DeepSeek never served.
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"Model Not Exist","type":"invalid_request_error","param":null,"code":"invalid_request_error"}})")));
+    // deepseek-chat and deepseek-reasoner were retired on 2026-07-24 15:59 UTC. [V] search-index file id 61539205922
+    // (400, printed as a Python dict); the same words for deepseek-chat in raycast/extensions#29730.
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"The supported API model names are deepseek-v4-pro or deepseek-v4-flash, but you passed gpt-4o-mini.","type":"invalid_request_error","param":null,"code":"invalid_request_error"}})")));
+    auto retired = classify(make(400, R"({"error":{"message":"The supported API model names are deepseek-v4-pro or deepseek-v4-flash, but you passed deepseek-chat.","type":"invalid_request_error","param":null,"code":"invalid_request_error"}})"));
+    check_model_unavailable(retired);
+    CHECK(retired.detail == "The supported API model names are deepseek-v4-pro or deepseek-v4-flash, but you passed deepseek-chat.");
+}
+
+TEST_CASE("OpenRouter's unknown model id and a model no provider serves are models that are gone", "[classify][model][openrouter]") {
+    // [V] sipeed/picoclaw#1790 (raw, 400).
+    check_model_unavailable(classify(make(400, R"({"error":{"message":"minimax-m2.5:free is not a valid model ID","code":400},"user_id":"user_39yvGR6gBlXf8o3DGgqb1NeHs5u"})")));
+    // [V] chatboxai/chatbox#2743 (404): a free variant withdrawn.
+    check_model_unavailable(classify(make(404, R"({"error":{"message":"No endpoints found for deepseek/deepseek-chat-v3.1:free.","code":404},"user_id":"user_2pPjrQhn6IzsURGjjb61gZqeF8d"})")));
+}
+
+TEST_CASE("settings problems, gated models and wrong paths are bad requests, not models that are gone", "[classify][model]") {
+    // OpenRouter's privacy settings leave no endpoint. [V] unoplat/unoplat-code-confluence#1080.
+    CHECK(classify(make(404, R"({"error":{"message":"No endpoints found matching your data policy (Paid model training). Configure: https://openrouter.ai/settings/privacy","code":404}})")).fault ==
+          Fault::bad_request);
+    // [V] FoundationAgents/OpenManus#55: the request needs a feature no endpoint has.
+    CHECK(classify(make(404, R"({"error":{"message":"No endpoints found that support tool use. To learn more about provider routing, visit: https://openrouter.ai/docs/provider-routing","code":404}})")).fault ==
+          Fault::bad_request);
+    // [V] reference G11: Groq's terms, accepted once by an admin.
+    CHECK(classify(make(400, R"({"error":{"message":"The model `playai-tts` requires terms acceptance. Please have the org admin accept the terms at https://console.groq.com/playground?model=playai-tts","type":"invalid_request_error","code":"model_terms_required"}})")).fault ==
+          Fault::bad_request);
+    // [V] reference 7a: Hugging Face's gated model, and the providers enabled in its settings.
+    CHECK(classify(make(403, R"({"error":"You cannot access this model unless the model owner gives you access. You can do so by accepting the terms."})")).fault ==
+          Fault::bad_request);
+    CHECK(classify(make(400, R"({"error":{"message":"The requested model 'HuggingFaceH4/zephyr-7b-beta' is not supported by any provider you have enabled.","type":"invalid_request_error","param":"model","code":"model_not_supported"}})")).fault ==
+          Fault::bad_request);
+    // A parameter this model does not take names the model, but the model is there. [V] search-index file id 57435607645.
+    CHECK(classify(make(400, R"({"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}})")).fault ==
+          Fault::bad_request);
+    // A parameter that is no longer supported is not a model that is gone. [V, test fixture] search-index file id 60557555317.
+    CHECK(classify(make(400, R"({"error":{"message":"response_format json_schema is no longer supported","type":"invalid_request_error"}})")).fault ==
+          Fault::bad_request);
+    // A wrong base URL: an HTML page or nothing. [V, shortened] anthropics/claude-code#6256.
+    CHECK(classify(make(404, R"(<!DOCTYPE html><html id="__next_error__"><head><meta charSet="utf-8"/><title>Not Found \ Anthropic</title></head><body></body></html>)")).fault ==
+          Fault::bad_request);
+    CHECK(classify(make(404, "")).fault == Fault::bad_request);
 }
 
 // --- Server trouble is transient -----------------------------------------------------------------------
@@ -302,6 +461,29 @@ TEST_CASE("a 2xx of blank keep-alive lines, or truncated JSON, is malformed; an 
     CHECK(inside.detail == "Provider disconnected unexpectedly");
 }
 
+TEST_CASE("a Gemini reply whose prompt was blocked is a rejection that moves on, not a malformed answer", "[classify][google]") {
+    // [V] reference V3 (a real Vertex output, HTTP 200, no candidates).
+    auto armor = classify(make(200, R"({"promptFeedback":{"blockReason":"MODEL_ARMOR","blockReasonMessage":"Blocked by Model Armor Floor Setting: The prompt violated Responsible AI Safety settings (Dangerous), Prompt Injection and Jailbreak filters."},"usageMetadata":{"trafficType":"ON_DEMAND"},"modelVersion":"gemini-2.5-flash","createTime":"2025-08-11T23:26:50.942851Z","responseId":"OnyaaIPGOdSAm9IP47af2AI"})"));
+    CHECK(armor.fault == Fault::rejected);
+    CHECK(armor.scope == Scope::attempt);
+    CHECK_FALSE(armor.retry_same);  // the same prompt is blocked again; the next tier may answer it
+    CHECK(armor.detail == "prompt blocked: MODEL_ARMOR");
+    // [R] the common form (reference V3), and a stream chunk wrapped in an array.
+    CHECK(classify(make(200, R"({"promptFeedback":{"blockReason":"SAFETY"}})")).detail == "prompt blocked: SAFETY");
+    CHECK(classify(make(200, R"([{"promptFeedback":{"blockReason":"SAFETY"},"modelVersion":"gemini-2.5-flash"}])")).fault == Fault::rejected);
+    // An empty reason still blocks (as gemini::parse_reply reads it).
+    auto unspecified = classify(make(200, R"({"promptFeedback":{"blockReason":""},"modelVersion":"gemini-2.5-flash"})"));
+    CHECK(unspecified.fault == Fault::rejected);
+    CHECK(unspecified.detail == "prompt blocked: BLOCK_REASON_UNSPECIFIED");
+    // A reply with candidates is not a blocked prompt (as gemini::parse_reply reads it), whatever its feedback says.
+    CHECK(classify(make(200, R"({"candidates":[{"index":0}],"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{}})")).fault ==
+          Fault::malformed_response);
+    // No candidates and no block reason: still an answer that could not be read.
+    auto empty = classify(make(200, R"({"promptFeedback":{"safetyRatings":[]},"usageMetadata":{"promptTokenCount":4}})"));
+    CHECK(empty.fault == Fault::malformed_response);
+    CHECK(empty.retry_same);
+}
+
 // --- Transport -----------------------------------------------------------------------------------------
 
 TEST_CASE("transport failures: timeout, reset, refused, mid-body close, oversized body, TLS, cancellation", "[classify][transport]") {
@@ -320,6 +502,65 @@ TEST_CASE("transport failures: timeout, reset, refused, mid-body close, oversize
     CHECK_FALSE(tls.retry_same);
     CHECK(classify_error(boost::asio::error::operation_aborted).fault == Fault::cancelled);
     CHECK(classify_error(boost::beast::http::error::bad_version).fault == Fault::malformed_response);
+}
+
+// --- Failures a tier names itself, and the tier's own words ---------------------------------------------
+
+TEST_CASE("a Fault the tier names itself is that fault for this attempt, in the tier's words", "[classify][named]") {
+    auto unconfigured = classify_error(Fault::unconfigured, "bad base URL for groq: no scheme");
+    CHECK(unconfigured.fault == Fault::unconfigured);
+    CHECK(unconfigured.scope == Scope::attempt);
+    CHECK_FALSE(unconfigured.retry_same);
+    CHECK(unconfigured.cool_for == 0ms);
+    CHECK(unconfigured.http_status == 0);
+    CHECK(unconfigured.detail == "bad base URL for groq: no scheme");
+    // A nested chain that failed, a tier's exception (the chain names it server_error), a 200 without a token.
+    CHECK(classify_error(Fault::exhausted, "every key is cooling down").fault == Fault::exhausted);
+    auto threw = classify_error(Fault::server_error, "tier threw: std::bad_alloc");
+    CHECK(threw.fault == Fault::server_error);
+    CHECK_FALSE(threw.retry_same);  // an exception is not a 5xx: no retry on the same key
+    CHECK(classify_error(Fault::malformed_response, "token endpoint: no access_token in the answer").fault == Fault::malformed_response);
+    CHECK(classify_error(Fault::model_unavailable).fault == Fault::model_unavailable);
+    // Without words, the fault's name.
+    CHECK(classify_error(Fault::unconfigured).detail == "unconfigured");
+    // Cancellation stays a cancellation, never a reason to fall back.
+    CHECK(classify_error(Fault::cancelled, "caller cancelled").fault == Fault::cancelled);
+    // The status, when the tier had one, is kept.
+    cascade::Observation o;
+    o.status = 200;
+    o.transport = cascade::make_error_code(Fault::malformed_response);
+    CHECK(cascade::DefaultClassify{}.classify(o).http_status == 200);
+}
+
+TEST_CASE("the tier's words are redacted and clipped like any detail", "[classify][named][secrets]") {
+    auto v = classify_error(Fault::server_error, "tier threw: bad header Authorization: Bearer gsk_live_1234567890abcdef " + std::string(400, 'x'));
+    CHECK(v.detail.size() <= 200);
+    CHECK(v.detail.find("gsk_live") == std::string::npos);
+    CHECK(v.detail.rfind("tier threw: bad header", 0) == 0);
+    // A code outside the Fault range is not read as one.
+    auto odd = classify_error(boost::system::error_code(99, cascade::fault_category()), "?");
+    CHECK(odd.fault == Fault::server_error);
+}
+
+TEST_CASE("what the tier was doing starts the detail of a response or a transport error", "[classify][named]") {
+    auto refused = classify_error(boost::asio::error::connection_refused, "token endpoint");
+    CHECK(refused.fault == Fault::network);
+    CHECK(refused.detail == "token endpoint: " + boost::system::error_code(boost::asio::error::connection_refused).message());
+    // An error event in a stream, shown as the 2xx body it came in. [V] reference (OpenRouter mid-stream error).
+    auto event = classify(make(200, R"({"id":"cmpl-abc123","object":"chat.completion.chunk","created":1234567890,"model":"openai/gpt-4o","provider":"openai","error":{"code":"server_error","message":"Provider disconnected unexpectedly"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]})"),
+                          "stream event");
+    CHECK(event.fault == Fault::server_error);
+    CHECK(event.retry_same);
+    CHECK(event.detail == "stream event: Provider disconnected unexpectedly");
+    auto cut = classify_error(boost::beast::http::error::partial_message, "stream ended before [DONE]");
+    CHECK(cut.fault == Fault::network);
+    CHECK(cut.detail.rfind("stream ended before [DONE]: ", 0) == 0);
+    // Nothing came back to describe: the tier's words alone.
+    CHECK(classify(make(502, ""), "token endpoint").detail == "token endpoint");
+    // Clipped as a whole, to the same bound.
+    auto long_words = classify(make(400, R"({"error":{"message":")" + std::string(300, 'y') + R"("}})"), std::string(50, 'w'));
+    CHECK(long_words.detail.size() <= 200);
+    CHECK(long_words.detail.rfind(std::string(50, 'w') + ": yyy", 0) == 0);
 }
 
 TEST_CASE("the classifier's detail is short and never holds a key", "[classify][secrets]") {

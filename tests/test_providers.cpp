@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <unistd.h>
 
@@ -391,7 +392,7 @@ TEST_CASE("an error event after a 200, or a stream cut before its end, moves the
         CHECK(c.label == "deepseek");
         REQUIRE(c.trail.size() == 1);
         CHECK(has_fault(c.trail[0], Fault::server_error));
-        CHECK(c.trail[0].detail == "Service Unavailable");
+        CHECK(c.trail[0].detail == "stream event: Service Unavailable");  // the tier says where it was
     }
     SECTION("cut before [DONE]") {
         groq_up.otherwise(groq_path, groq_stream({delta("Hel"), delta("lo")}));
@@ -406,4 +407,86 @@ TEST_CASE("an error event after a 200, or a stream cut before its end, moves the
         CHECK(c.label == "deepseek");
         CHECK(has_fault(c.trail[0], Fault::blocked));
     }
+}
+
+// --- The engine over the network -------------------------------------------------------------------
+
+TEST_CASE("hedging over the network: the first attempt hangs, the hedge answers, the hanging connection is closed",
+          "[providers][hedge]") {
+    Loopback groq_up;
+    Reply hang;
+    hang.hang = true;
+    groq_up.queue(groq_path, hang, "gsk_test_key_1");
+    groq_up.otherwise(groq_path, wire::groq_ok("from the hedge"));
+    asio::io_context io;
+    using Hedged = cascade::DefaultPolicies::with_hedge<cascade::Hedge>::with_clock<cascade::ManualClock>;
+    auto cfg = groq_config(groq_up, 2);
+    cfg.http.attempt_timeout = 30s;  // the hang is not ended by a timeout, only by the hedge's win
+    cascade::BasicChain<Hedged, cascade::Groq<5>, cascade::Template> chain(io.get_executor(), cascade::Groq<5>(cfg),
+                                                                            cascade::Template{});
+    chain.hedge_policy().fixed_delay = 300ms;
+    auto req = cascade::Request::chat("sys", "p");
+    std::optional<cascade::Completion> got;
+    asio::co_spawn(io, chain.complete(req), [&](std::exception_ptr, cascade::Completion c) { got = std::move(c); });
+    // Real I/O until key 1's request is at the upstream; then the hedge delay passes in simulated time.
+    auto const limit = std::chrono::steady_clock::now() + 10s;
+    while (groq_up.hits(groq_path) < 1 && std::chrono::steady_clock::now() < limit) {
+        io.restart();
+        io.run_one_for(50ms);
+    }
+    REQUIRE(groq_up.hits_for_key("gsk_test_key_1") == 1);
+    REQUIRE(chain.clock().waiting() == 1);  // the hedge's timer
+    chain.clock().advance(300ms);
+    while (!got && std::chrono::steady_clock::now() < limit) {
+        io.restart();
+        io.run_one_for(50ms);
+    }
+    REQUIRE(got);
+    CHECK(got->label == "groq2");
+    CHECK(got->text == "from the hedge");
+    REQUIRE(got->trail.size() == 1);
+    CHECK(got->trail[0].label == "groq1");
+    CHECK(has_fault(got->trail[0], Fault::cancelled));
+    // The hanging request's connection was closed, not left open nor put back in the pool.
+    CHECK(groq_up.wait_hung_connections_closed(1, 5s));
+    auto s = chain.observer().snapshot();
+    CHECK(s[0].attempts == 2);
+    CHECK(s[0].hedges == 1);
+}
+
+TEST_CASE("with the manual clock, a chain whose key cools for ten minutes answers after a simulated wait", "[providers][wait]") {
+    Loopback groq_up;
+    groq_up.queue(groq_path, wire::groq_429(600));
+    groq_up.otherwise(groq_path, wire::groq_ok("ten minutes later"));
+    asio::io_context io;
+    using Simulated = cascade::DefaultPolicies::with_clock<cascade::ManualClock>;
+    cascade::ChainConfig cc;
+    cc.max_wait = 15min;
+    cascade::BasicChain<Simulated, cascade::Groq<5>, cascade::Template> chain(io.get_executor(), cc, cascade::Groq<5>(groq_config(groq_up, 1)),
+                                                                               cascade::Template{});
+    auto req = cascade::Request::chat("sys", "p");
+    auto const start = chain.clock().now();
+    auto c = cascade::test::run_simulated(io, chain.clock(), chain.complete(req));
+    CHECK(c.label == "groq1");
+    CHECK(c.text == "ten minutes later");
+    CHECK(chain.clock().now() - start == 600s);
+    CHECK(groq_up.hits_for_key("gsk_test_key_1") == 2);
+    REQUIRE(c.trail.size() == 1);
+    CHECK(has_fault(c.trail[0], Fault::rate_limited));
+}
+
+TEST_CASE("the deadline ends a hanging attempt through the transport, with no timer of the chain's, and reads deadline_exceeded",
+          "[providers][deadline]") {
+    Fixture f(1);
+    Reply hang;
+    hang.hang = true;
+    f.groq_up.otherwise(groq_path, hang);
+    auto req = cascade::Request::chat("You write reports.", "p");
+    req.deadline = 200ms;  // shorter than the 500 ms attempt timeout
+    auto c = cascade::test::run(f.io, f.chain.complete(req));
+    CHECK(c.label == "fallback-template");  // the budget is spent: DeepSeek is not asked
+    REQUIRE(c.trail.size() == 1);
+    CHECK(c.trail[0].label == "groq1");
+    CHECK(has_fault(c.trail[0], Fault::deadline_exceeded));
+    CHECK(f.deepseek_up.hits(deepseek_path) == 0);
 }

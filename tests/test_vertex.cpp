@@ -318,7 +318,8 @@ TEST_CASE("the seed's chain Chain<Groq<5>, DeepSeek, VertexPro, Template> runs e
     CHECK(t[3].name == "fallback-template");
     CHECK(t[3].hits == 1);
     CHECK(t[0].cost_usd > 0.0);
-    CHECK(t[2].cost_usd == Approx((135 * 1.25 + (282 + 891) * 10.0) / 1e6));  // the one answer, from usageMetadata
+    // The answer, from usageMetadata, and the refusal's 12 prompt tokens: a refusal is paid for too.
+    CHECK(t[2].cost_usd == Approx((135 * 1.25 + (282 + 891) * 10.0 + 12 * 1.25) / 1e6));
 }
 
 TEST_CASE("the Gemini API flavour sends its key in x-goog-api-key and shares the mapping", "[gemini][api]") {

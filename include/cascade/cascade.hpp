@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// @brief Everything cascade offers, in one include: the chain, its policies, the providers, the
-/// in-memory cache, security helpers.
+/// @brief Everything cascade offers, in one include: the chain and its engine, its policies, the
+/// providers, the in-memory cache, security helpers.
 ///
 /// Two backends stay out, because they need libraries a program may not link: `cascade/cache/sqlite.hpp`
 /// (SQLite) and `cascade/cache/redis.hpp`, `cascade/cache/redis_state.hpp` (hiredis). Include them
@@ -16,11 +16,15 @@
 #include <cascade/core/request.hpp>
 #include <cascade/core/tier.hpp>
 #include <cascade/core/verdict.hpp>
+#include <cascade/engine/clock.hpp>
+#include <cascade/engine/config.hpp>
+#include <cascade/engine/pipeline.hpp>
+#include <cascade/engine/tier_state.hpp>
 #include <cascade/net/http_client.hpp>
 #include <cascade/policy/accept.hpp>
 #include <cascade/policy/cache.hpp>
-#include <cascade/policy/circuit.hpp>
 #include <cascade/policy/classify.hpp>
+#include <cascade/policy/hedge.hpp>
 #include <cascade/policy/observe.hpp>
 #include <cascade/policy/policies.hpp>
 #include <cascade/policy/retry.hpp>

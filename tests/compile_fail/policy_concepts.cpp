@@ -16,6 +16,12 @@ struct NotAnObserver {};
 struct NotATier {
     void attempt() {}
 };
+struct NotAHedge {
+    std::chrono::milliseconds delay() const { return {}; }
+};
+struct NotAClock {
+    int now() const { return 0; }
+};
 } // namespace
 
 #if CASE == 0
@@ -35,11 +41,15 @@ using C = cascade::BasicChain<P, NotATier, cascade::Template>;
 #elif CASE == 6
 using P = cascade::DefaultPolicies;
 using C = cascade::BasicChain<P, cascade::Template, cascade::Template>;
+#elif CASE == 7
+using P = cascade::DefaultPolicies::with_hedge<NotAHedge>;
+#elif CASE == 8
+using P = cascade::DefaultPolicies::with_clock<NotAClock>;
 #endif
 
 int main() {
     [[maybe_unused]] P policies;
-#if CASE == 0 || CASE >= 5
+#if CASE == 0 || CASE == 5 || CASE == 6
     [[maybe_unused]] auto size = sizeof(C);
 #endif
 }

@@ -26,6 +26,7 @@
 #include <cctype>
 #include <cstdio>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -138,6 +139,16 @@ public:
     }
 
     std::size_t accepted_connections() const { return accepted_.load(); }
+    // Connections whose request was left hanging (`Reply::hang`) and that the client then closed.
+    std::size_t hung_connections_closed() const {
+        std::lock_guard lock(mutex_);
+        return hung_closed_;
+    }
+    // Waits (on a condition variable, at most `limit`) until `n` hanging connections were closed.
+    bool wait_hung_connections_closed(std::size_t n, std::chrono::milliseconds limit) const {
+        std::unique_lock lock(mutex_);
+        return closed_cv_.wait_for(lock, limit, [&] { return hung_closed_ >= n; });
+    }
     std::vector<Recorded> requests() const {
         std::lock_guard lock(mutex_);
         return log_;
@@ -238,8 +249,15 @@ private:
             Reply reply = decide(r);
             boost::asio::steady_timer timer(io_);
             if (reply.hang) {
-                timer.expires_at(std::chrono::steady_clock::time_point::max());
-                co_await timer.async_wait(as_tuple(use_awaitable));
+                // Never answers; notes when the client gives up and closes the connection.
+                char byte;
+                auto [hec, hn] = co_await boost::beast::get_lowest_layer(*s).socket().async_read_some(boost::asio::buffer(&byte, 1),
+                                                                                                     as_tuple(use_awaitable));
+                if (hec) {
+                    std::lock_guard lock(mutex_);
+                    ++hung_closed_;
+                    closed_cv_.notify_all();
+                }
                 co_return;
             }
             if (reply.delay.count() > 0) {
@@ -290,6 +308,8 @@ private:
     std::uint16_t port_ = 0;
     std::thread thread_;
     std::atomic<std::size_t> accepted_{0};
+    std::size_t hung_closed_ = 0;
+    mutable std::condition_variable closed_cv_;
     mutable std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, Route> routes_;
     std::vector<Recorded> log_;

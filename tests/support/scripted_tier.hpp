@@ -1,8 +1,13 @@
 #pragma once
-// A scriptable in-process tier for chain tests: per key, a queue of steps (succeed, fail with a verdict,
-// answer with an HTTP observation for the chain's classifier, delay, throw).
+// A scriptable in-process tier for chain tests: per key, a queue of steps (succeed, fail with a given
+// verdict, answer with an HTTP response for the chain's classifier, delay, throw).
+//
+// A `fail` step names its fault as a fault-coded Observation, as a tier without a response does; the
+// tier's `refine` hook then gives the verdict the scope, cooldown and retry the script asked for (carried
+// in headers of the Observation: the chain's classifier never sees a verdict from a tier).
 
 #include <cascade/core/tier.hpp>
+#include <cascade/engine/clock.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,12 +16,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace cascade::test {
 
@@ -85,6 +93,28 @@ public:
     std::string_view name() const noexcept { return name_; }
     std::size_t key_count() const noexcept { return keys_; }
     KeyLimits key_limits() const noexcept { return limits_; }
+    std::string quota_group(int key) const {
+        return key >= 0 && static_cast<std::size_t>(key) < groups_.size() ? groups_[static_cast<std::size_t>(key)] : std::string();
+    }
+
+    /// Keys' quota groups, by name.
+    ScriptedTier& groups(std::vector<std::string> g) {
+        groups_ = std::move(g);
+        return *this;
+    }
+    /// Delays then run on `clock` (a manual clock: simulated time).
+    ScriptedTier& use_clock(ManualClock clock) {
+        clock_ = std::move(clock);
+        return *this;
+    }
+
+    /// The verdict a `fail` step asked for.
+    Verdict refine(Verdict v, Observation const& o) const {
+        if (auto scope = o.header("x-scripted-scope")) v.scope = static_cast<Scope>(std::stoi(std::string(*scope)));
+        if (auto cool = o.header("x-scripted-cool-ms")) v.cool_for = std::chrono::milliseconds(std::stoll(std::string(*cool)));
+        if (auto retry = o.header("x-scripted-retry")) v.retry_same = *retry == "1";
+        return v;
+    }
 
     /// Queue a step for `key` (no_key = the tier's only slot, key 0).
     ScriptedTier& then(Step s, int key = 0) {
@@ -125,14 +155,17 @@ public:
         ++script->total;
         if (step.delay.count() > 0) {
             ++script->in_flight;
-            boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, step.delay);
-            auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            boost::system::error_code ec;
+            if (clock_) {
+                ec = co_await clock_->wait_until(clock_->now() + step.delay);
+            } else {
+                boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, step.delay);
+                std::tie(ec) = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            }
             --script->in_flight;
             if (ec) {
                 ++script->cancelled;
-                Verdict v;
-                v.fault = Fault::cancelled;
-                co_return Outcome(boost::system::in_place_error, std::move(v));
+                co_return failed_without_response(boost::asio::error::operation_aborted);
             }
         }
         switch (step.kind) {
@@ -145,25 +178,29 @@ public:
             c.finish_reason = step.finish_reason;
             co_return Outcome(std::move(c));
         }
-        case Step::Kind::fail:
-            co_return Outcome(boost::system::in_place_error, step.verdict);
-        case Step::Kind::http: {
-            Observation obs;
-            obs.status = step.status;
-            obs.headers = &step.headers;
-            obs.body = step.body;
-            co_return Outcome(boost::system::in_place_error, ctx.classify(obs));
+        case Step::Kind::fail: {
+            Observation o;
+            o.transport = make_error_code(step.verdict.fault);
+            o.detail = "scripted " + std::string(to_string(step.verdict.fault));
+            o.headers.add("x-scripted-scope", std::to_string(static_cast<int>(step.verdict.scope)));
+            o.headers.add("x-scripted-cool-ms", std::to_string(step.verdict.cool_for.count()));
+            o.headers.add("x-scripted-retry", step.verdict.retry_same ? "1" : "0");
+            co_return Outcome(boost::system::in_place_error, std::move(o));
         }
+        case Step::Kind::http:
+            co_return failed_response(step.status, step.headers, step.body);
         case Step::Kind::throws:
             throw std::runtime_error("scripted tier exploded");
         }
-        co_return Outcome(boost::system::in_place_error, Verdict{});
+        co_return failed_without_response(Fault::server_error);
     }
 
 private:
     std::string name_;
     std::size_t keys_;
     KeyLimits limits_;
+    std::vector<std::string> groups_;
+    std::optional<ManualClock> clock_;
     std::shared_ptr<Script> script_;
 };
 

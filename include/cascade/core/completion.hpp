@@ -49,6 +49,8 @@ struct Attempt {
     std::chrono::microseconds latency{0};
     /// Short redacted context: a body excerpt, the reason of a skip.
     std::string detail;
+    /// Started beside a slower attempt by the hedge policy.
+    bool hedged = false;
 };
 
 /// @brief Where an answer comes from.

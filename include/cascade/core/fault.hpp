@@ -36,10 +36,11 @@ enum class Fault : int {
     deadline_exceeded,    ///< the chain's one time budget ran out
     circuit_open,         ///< the tier was skipped without an attempt: its circuit is open
     exhausted,            ///< every key of the tier is cooling down, disabled or over budget
+    model_unavailable,    ///< the model is retired or unknown to the provider: the tier's circuit opens for long
 };
 
 /// Number of Fault values plus one (index 0 is unused), for per-fault tables.
-inline constexpr std::size_t fault_count = static_cast<std::size_t>(Fault::exhausted) + 1;
+inline constexpr std::size_t fault_count = static_cast<std::size_t>(Fault::model_unavailable) + 1;
 
 /// @brief Coarse classes the policies test: can waiting help?
 enum class Condition : int {
@@ -67,6 +68,7 @@ constexpr std::string_view to_string(Fault f) noexcept {
     case Fault::deadline_exceeded: return "deadline_exceeded";
     case Fault::circuit_open: return "circuit_open";
     case Fault::exhausted: return "exhausted";
+    case Fault::model_unavailable: return "model_unavailable";
     }
     return "unknown";
 }

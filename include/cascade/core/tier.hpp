@@ -3,9 +3,11 @@
 /// @brief What a tier is: the `Tier` concepts, the per-call `Context` and a tier's `Outcome`.
 
 #include <cascade/core/completion.hpp>
+#include <cascade/core/fault.hpp>
 #include <cascade/core/request.hpp>
 #include <cascade/core/verdict.hpp>
-#include <cascade/policy/circuit.hpp>
+#include <cascade/engine/clock.hpp>
+#include <cascade/engine/config.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
@@ -18,29 +20,49 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace cascade {
 
-/// @brief What one attempt of a fallible tier ends in: an answer, or a verdict on why not.
-using Outcome = boost::system::result<Completion, Verdict>;
+/// @brief What one attempt of a fallible tier ends in: an answer, or the failure as plain data for the
+/// chain's classify policy.
+using Outcome = boost::system::result<Completion, Observation>;
 
-/// @brief `value()` on an `Outcome` holding a Verdict throws `system_error` with its fault.
-[[noreturn]] inline void throw_exception_from_error(Verdict const& v, boost::source_location const& loc) {
-    boost::throw_exception(boost::system::system_error(make_error_code(v.fault), v.detail), loc);
+/// @brief `value()` on an `Outcome` holding an Observation throws `system_error`: its transport error, or
+/// `server_error` for a response.
+[[noreturn]] inline void throw_exception_from_error(Observation const& o, boost::source_location const& loc) {
+    auto ec = o.transport ? o.transport : make_error_code(Fault::server_error);
+    boost::throw_exception(boost::system::system_error(ec, o.status ? "HTTP " + std::to_string(o.status) : o.detail), loc);
+}
+
+/// @brief A failed attempt's Outcome: a response the tier could not use.
+inline Outcome failed_response(int status, Headers headers, std::string body, std::string detail = {}) {
+    Observation o;
+    o.status = status;
+    o.headers = std::move(headers);
+    o.body = std::move(body);
+    o.detail = std::move(detail);
+    return Outcome(boost::system::in_place_error, std::move(o));
+}
+
+/// @brief A failed attempt's Outcome: no response (a transport error, or a `Fault` the tier names itself).
+inline Outcome failed_without_response(boost::system::error_code ec, std::string detail = {}) {
+    Observation o;
+    o.transport = ec;
+    o.detail = std::move(detail);
+    return Outcome(boost::system::in_place_error, std::move(o));
 }
 
 /// @brief Per-attempt context a chain hands to a tier.
 struct Context {
     /// The key to use (index into the tier's pool), or `no_key`.
     int key = no_key;
-    /// End of the chain's time budget; `time_point::max()` when there is none.
+    /// End of the chain's time budget in steady-clock time (what sockets' timers use);
+    /// `time_point::max()` when there is none. A tier that declares `honours_deadline` ends its attempt by then.
     Clock::time_point deadline = Clock::time_point::max();
     /// The request's trail; a nested chain appends its own attempts here.
     std::vector<Attempt>* trail = nullptr;
-
-    /// @brief The chain's classify policy, for tiers that see raw responses.
-    Verdict classify(Observation const& obs) const { return classify_fn(classify_self, obs); }
 
     /// @brief Time left before the deadline (`milliseconds::max()` without one, zero when past).
     std::chrono::milliseconds remaining(Clock::time_point now = Clock::now()) const noexcept {
@@ -48,10 +70,6 @@ struct Context {
         if (now >= deadline) return std::chrono::milliseconds{0};
         return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     }
-
-    // Set by the chain; a type-erased reference to its classify policy.
-    Verdict (*classify_fn)(void const*, Observation const&) = nullptr;
-    void const* classify_self = nullptr;
 };
 
 /// @brief A tier that may fail: `attempt` returns `awaitable<Outcome>`, `name()` names it in stats.
@@ -59,9 +77,16 @@ struct Context {
 /// Optional members the chain uses when present:
 /// - `std::size_t key_count() const`: keys in its pool (default 1, keyless). Zero means unconfigured:
 ///   the tier is skipped with `Fault::unconfigured`.
-/// - `KeyLimits key_limits() const`: per-key token and request budgets.
+/// - `KeyLimits key_limits() const`: budgets of each quota group.
+/// - `std::string quota_group(int key) const`: the quota group of `key` (keys of one organization share
+///   its limits); default: each key its own.
 /// - `std::string label(int key) const`: label of an attempt with `key` (default: name, plus the key's
 ///   number from 1 when the pool has more than one key).
+/// - `std::string key_id(int key) const`: a stable, non-secret name of `key` for shared state.
+/// - `Verdict refine(Verdict v, Observation const& o) const`: adjusts the classify policy's verdict on
+///   one of its failures (Vertex rests a region that is down rather than leaving the tier).
+/// - `static constexpr bool honours_deadline = true`: every attempt ends by `Context::deadline` on its
+///   own (the built-in providers pass it to their transport). The chain then arms no timer of its own.
 template <class T>
 concept FallibleTier = requires(T& t, Request const& r, Context& c) {
     { t.attempt(r, c) } -> std::same_as<boost::asio::awaitable<Outcome>>;
@@ -119,6 +144,29 @@ std::string key_id_of(T const& t, int key) {
     else
         return std::to_string(key);
 }
+
+/// The quota group of `key`: the tier's `quota_group(key)`, or the key alone. Empty names are the key alone.
+template <class T>
+std::string quota_group_of(T const& t, int key) {
+    if constexpr (requires { { t.quota_group(key) } -> std::convertible_to<std::string>; }) {
+        std::string g = t.quota_group(key);
+        if (!g.empty()) return "group:" + g;
+    }
+    return "key:" + std::to_string(key);
+}
+
+template <class T>
+inline constexpr bool refines_v = requires(T const& t, Verdict v, Observation const& o) {
+    { t.refine(std::move(v), o) } -> std::same_as<Verdict>;
+};
+
+template <class T>
+inline constexpr bool honours_deadline_v = [] {
+    if constexpr (requires { T::honours_deadline; })
+        return bool(T::honours_deadline);
+    else
+        return false;
+}();
 
 } // namespace detail
 } // namespace cascade

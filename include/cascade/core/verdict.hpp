@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// @brief `Observation` (what came back from one attempt) and `Verdict` (what the classifier makes of it).
+/// @brief `Observation` (a failed attempt as plain data) and `Verdict` (what the classify policy makes of it).
 
 #include <cascade/core/fault.hpp>
 
@@ -18,7 +18,7 @@ namespace cascade {
 /// @brief How far a failure reaches, so the chain knows what to remember.
 enum class Scope {
     attempt,   ///< only this attempt failed: retry per the retry policy, then leave the tier
-    key,       ///< this key is limited or refused: cool or disable it, try the tier's next key
+    key,       ///< this key is limited or refused: cool its quota group (or disable the key), try the next key
     provider,  ///< the whole provider is out (IP block): open the tier's circuit, leave the tier
 };
 
@@ -73,20 +73,27 @@ private:
     std::vector<Field> fields_;
 };
 
-/// @brief Everything the classifier may look at for one attempt that did not plainly succeed.
+/// @brief A failed attempt as plain data: what came back (status, headers, body) or why nothing did (a
+/// transport error), for the chain's classify policy, which alone decides what it means.
+///
+/// A tier that fails without a response to show (no key, a bad URL, a nested chain that failed, an
+/// exception) puts a `Fault` in `transport` (`make_error_code(Fault::unconfigured)`) and says why in
+/// `detail`. A tier that got a response may say in `detail` what it was doing ("token endpoint"); the
+/// verdict's detail then starts with it.
 struct Observation {
     /// HTTP status; 0 when no response arrived.
     int status = 0;
-    /// Response headers; may be null.
-    Headers const* headers = nullptr;
+    /// Response headers.
+    Headers headers;
     /// Response body (possibly truncated to the transport's limit).
-    std::string_view body;
-    /// Transport error (timeout, reset, TLS...), empty when a response arrived.
+    std::string body;
+    /// Transport error (timeout, reset, TLS...), or a `Fault` the tier names itself; empty when a
+    /// response arrived.
     boost::system::error_code transport;
+    /// The tier's own words: what it was doing, or why it failed without a response. Never a key.
+    std::string detail;
 
-    std::optional<std::string_view> header(std::string_view name) const noexcept {
-        return headers ? headers->get(name) : std::nullopt;
-    }
+    std::optional<std::string_view> header(std::string_view name) const noexcept { return headers.get(name); }
 };
 
 } // namespace cascade

@@ -1,21 +1,19 @@
 #pragma once
 /// @file
-/// @brief The classify policy: one attempt's `Observation` -> `Verdict`, and `DefaultClassify`, which knows
-/// the error shapes of Groq, OpenAI-compatible APIs, Cloudflare, DeepSeek, OpenRouter, Hugging Face,
-/// Anthropic and Google (see shared/reference/provider-wire-formats.md).
+/// @brief The classify policy: one failed attempt's `Observation` -> `Verdict`, and `DefaultClassify`, which
+/// knows the error shapes of Groq, OpenAI-compatible APIs, Cloudflare, DeepSeek, OpenRouter, Hugging Face,
+/// Anthropic, Google and OAuth2 token endpoints (see shared/reference/provider-wire-formats.md).
 
 #include <cascade/core/fault.hpp>
 #include <cascade/core/verdict.hpp>
 #include <cascade/detail/duration.hpp>
+#include <cascade/policy/detail/error_shapes.hpp>
 #include <cascade/security/redact.hpp>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -29,226 +27,59 @@
 
 namespace cascade {
 
-/// @brief A classify policy turns what came back from one attempt into a `Verdict`.
+/// @brief A classify policy turns one failed attempt into a `Verdict`.
 ///
 /// Requirement: `p.classify(obs)` with `obs` an `Observation const&` returns a `Verdict`, and may be
-/// called from several threads at once.
+/// called from several threads at once. The chain calls it once for every failed attempt of every tier
+/// (tiers return `Observation`s, never verdicts); a tier may then refine the verdict (`refine`).
 template <class P>
 concept ClassifyPolicy = requires(P const& p, Observation const& obs) {
     { p.classify(obs) } -> std::same_as<Verdict>;
 };
 
-namespace detail {
-
-inline std::string_view trim_view(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\r' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-inline bool contains(std::string_view hay, std::string_view needle) noexcept { return hay.find(needle) != std::string_view::npos; }
-
-inline bool icontains(std::string_view hay, std::string_view needle) noexcept {
-    return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
-               auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-               return lower(a) == lower(b);
-           }) != hay.end();
-}
-
-// Cloudflare's codes are 3 digits (5xx origin errors) or 4 (1xxx); a longer number is not a code.
-inline constexpr std::size_t max_cloudflare_code_digits = 5;
-inline constexpr std::int64_t max_cloudflare_code = 99999;
-
-// What an error body says, whatever its envelope (OpenAI, Google, Anthropic, HF, Cloudflare JSON).
-struct ErrorInfo {
-    bool json = false;
-    std::string message;
-    std::string type;
-    std::string code;
-    std::string status;  // Google's google.rpc status name
-    int cloudflare_code = 0;
-    std::optional<std::chrono::milliseconds> retry_hint;
-    std::string metadata;  // serialised metadata / details, for pattern checks
-};
-
-inline std::string str_of(boost::json::value const* v) {
-    if (!v) return {};
-    if (v->is_string()) return std::string(v->get_string());
-    if (v->is_int64()) return std::to_string(v->get_int64());
-    if (v->is_uint64()) return std::to_string(v->get_uint64());
-    return {};
-}
-
-inline ErrorInfo error_info(std::string_view body) {
-    ErrorInfo info;
-    auto text = trim_view(body);
-    if (text.empty() || (text.front() != '{' && text.front() != '[')) return info;
-    boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
-    if (ec) return info;
-    if (v.is_array() && !v.get_array().empty()) v = v.get_array()[0];  // Google streams wrap errors
-    if (!v.is_object()) return info;
-    info.json = true;
-    auto const& o = v.get_object();
-    if (auto const* cf = o.if_contains("cloudflare_error"); cf && cf->is_bool() && cf->get_bool()) {
-        // Only a code in range: a narrowing cast would make 4294968311 into 1015.
-        if (auto const* code = o.if_contains("error_code"); code && code->is_int64() && code->get_int64() > 0 &&
-                                                            code->get_int64() <= max_cloudflare_code)
-            info.cloudflare_code = static_cast<int>(code->get_int64());
-        info.message = str_of(o.if_contains("title"));
-        // Seconds, saturated; a negative or non-numeric value says nothing.
-        if (auto const* ra = o.if_contains("retry_after")) {
-            if (ra->is_int64() && ra->get_int64() >= 0) info.retry_hint = saturating_wait(ra->get_int64(), 1000);
-            else if (ra->is_uint64()) info.retry_hint = longest_wait;
-            else if (ra->is_double() && ra->get_double() >= 0.0) info.retry_hint = saturating_wait(ra->get_double() * 1000.0);
-        }
-        return info;
-    }
-    auto const* err = o.if_contains("error");
-    if (!err) {
-        info.message = str_of(o.if_contains("message"));
-        return info;
-    }
-    if (err->is_string()) {  // Hugging Face: {"error":"..."}, token endpoint: {"error":"invalid_grant"}
-        info.message = std::string(err->get_string());
-        if (auto const* d = o.if_contains("error_description")) info.message += ": " + str_of(d);
-        return info;
-    }
-    if (!err->is_object()) return info;
-    auto const& e = err->get_object();
-    info.message = str_of(e.if_contains("message"));
-    info.type = str_of(e.if_contains("type"));
-    info.code = str_of(e.if_contains("code"));
-    info.status = str_of(e.if_contains("status"));
-    if (auto const* md = e.if_contains("metadata"); md && md->is_object()) {
-        auto const& m = md->get_object();
-        info.metadata = boost::json::serialize(m);
-        // OpenRouter free-tier limits: X-RateLimit-Reset in epoch milliseconds inside the body.
-        if (auto const* h = m.if_contains("headers"); h && h->is_object()) {
-            auto reset = str_of(h->get_object().if_contains("X-RateLimit-Reset"));
-            if (!reset.empty()) {
-                long long ms = std::strtoll(reset.c_str(), nullptr, 10);  // saturates at LLONG_MAX
-                long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
-                if (now >= 0 && ms > now) info.retry_hint = saturating_wait(ms - now, 1);
-            }
-        }
-        if (auto const* raw = m.if_contains("raw"); raw && raw->is_string()) info.message += " (" + std::string(raw->get_string()) + ")";
-    }
-    if (auto const* details = e.if_contains("details")) {
-        info.metadata += boost::json::serialize(*details);
-        // Google RetryInfo {"@type": ".../google.rpc.RetryInfo", "retryDelay": "33s"}.
-        if (details->is_array()) {
-            for (auto const& d : details->get_array()) {
-                if (!d.is_object()) continue;
-                auto delay = str_of(d.get_object().if_contains("retryDelay"));
-                if (!delay.empty())
-                    if (auto ms = parse_go_duration(delay)) info.retry_hint = ms;
-            }
-        } else if (details->is_object()) {
-            info.code = info.code.empty() ? str_of(details->get_object().if_contains("error_code")) : info.code;
-        }
-    }
-    return info;
-}
-
-// "error code: 1010" (plain text, with or without a trailing newline); 0 when it is not one, or when the
-// number has more digits than any code (an unbounded int would wrap 4294968311 into 1015).
-inline int cloudflare_text_code(std::string_view body) {
-    auto t = trim_view(body);
-    constexpr std::string_view prefix = "error code: ";
-    if (t.rfind(prefix, 0) != 0) return 0;
-    auto digits = t.substr(prefix.size());
-    if (digits.empty() || digits.size() > max_cloudflare_code_digits) return 0;
-    int code = 0;
-    for (char c : digits) {
-        if (c < '0' || c > '9') return 0;
-        code = code * 10 + (c - '0');
-    }
-    return code;
-}
-
-inline std::string html_title(std::string_view body) {
-    auto open = body.find("<title>");
-    if (open == std::string_view::npos) return {};
-    auto close = body.find("</title>", open);
-    if (close == std::string_view::npos) return {};
-    return std::string(trim_view(body.substr(open + 7, close - open - 7)));
-}
-
-// The Cloudflare 1xxx code of an HTML error page ("Error 1010", "Error code 1020"), or 0.
-inline int cloudflare_html_code(std::string_view body) {
-    for (std::string_view marker : {"Error code 10", "Error 10", "error code: 10", "Error 11", "Error 12"}) {
-        auto pos = body.find(marker);
-        if (pos == std::string_view::npos) continue;
-        auto digits = body.substr(pos + marker.size() - 2, 4);
-        int code = 0;
-        for (char c : digits) {
-            if (c < '0' || c > '9') return 0;
-            code = code * 10 + (c - '0');
-        }
-        return code;
-    }
-    return 0;
-}
-
-inline bool is_html(std::string_view body) { return icontains(body.substr(0, 512), "<html") || icontains(body.substr(0, 512), "<!doctype"); }
-
-// A Cloudflare page that blocks rather than rate-limits: access denied, firewall, challenge.
-inline bool cloudflare_block_page(std::string_view body) {
-    return contains(body, "used Cloudflare to restrict access") || contains(body, "Sorry, you have been blocked") ||
-           contains(body, "Attention Required! | Cloudflare") || contains(body, "<title>Just a moment...</title>") ||
-           contains(body, "Please enable cookies") || contains(body, "cf-error-details");
-}
-
-inline std::string first_line(std::string_view s) {
-    s = trim_view(s);
-    auto nl = s.find('\n');
-    return std::string(trim_view(s.substr(0, nl)));
-}
-
-inline std::string clip(std::string s, std::size_t n = 200) {
-    if (s.size() > n) s = s.substr(0, n - 3) + "...";
-    return s;
-}
-
-} // namespace detail
-
 /// @brief The default classifier. Every rule is tested against the providers' real responses.
 ///
 /// `cool_for` is set only from what the response says (retry-after, reset headers, "try again in",
 /// Google's RetryInfo); when it says nothing, `cool_for` stays zero and the chain's `CircuitConfig`
-/// decides (`rate_limited_cooldown`, `edge_rate_limited_cooldown`, `blocked_cooldown`, `quota_cooldown`):
-/// one source for each default.
+/// decides (`rate_limited_cooldown`, `edge_rate_limited_cooldown`, `blocked_cooldown`, `quota_cooldown`,
+/// `model_unavailable_cooldown`): one source for each default.
 ///
-/// | response | fault | scope | cool_for |
+/// `detail` is redacted and at most 200 bytes. When the tier said what it was doing (`Observation::detail`,
+/// e.g. "token endpoint"), a response's or a transport error's detail starts with it:
+/// `token endpoint: invalid_grant: Invalid JWT Signature.`
+///
+/// | failure | fault | scope | cool_for |
 /// |---|---|---|---|
+/// | a `Fault` the tier names in `transport` (a nested chain that failed, `unconfigured`, a tier's exception) | that fault | attempt | - |
 /// | Cloudflare 1010/1020/1xxx access denied, block or challenge page (plain, JSON or HTML) | blocked | provider | - |
 /// | Cloudflare 1015 (IP rate limit) | rate_limited | provider | retry-after |
+/// | OAuth2 token endpoint 400/401/403 refusing the credential (invalid_grant, invalid_client, ...) | unauthorized | key (disabled) | - |
 /// | 429 | rate_limited | key | retry-after(-ms), "try again in", RetryInfo, OpenRouter reset, x-ratelimit-reset-* |
 /// | 429 insufficient_quota & co, spend limits; 402 | quota_exhausted | key | retry-after |
 /// | 429/413 "Request too large"; 400 context length | context_too_long | attempt | - |
 /// | 401; 403 Google PERMISSION_DENIED; 400 organization_restricted | unauthorized | key (disabled) | - |
 /// | 403 OpenRouter moderation | rejected | attempt | - |
+/// | 4xx for a retired or unknown model: model_not_found, model_decommissioned, then messages naming one (`detail::model_gone`) | model_unavailable | provider | - |
 /// | 400, 404, 422, other 4xx | bad_request | attempt | - |
 /// | 408, transport timeout | timeout | attempt, retried | - |
 /// | 5xx, 498, 529, Cloudflare 52x | server_error | attempt, retried (not with x-should-retry: false) | retry-after |
 /// | reset, refused, eof, mid-body close | network | attempt, retried | - |
 /// | TLS failure | network | attempt | - |
-/// | body over the size limit; 2xx that is blank or not JSON | malformed_response | attempt | - |
+/// | body over the size limit; 2xx that is blank or not JSON | malformed_response | attempt, retried (not over the limit) | - |
 /// | 2xx carrying an error object | server_error | attempt, retried | - |
+/// | Gemini 2xx whose prompt was blocked (`promptFeedback.blockReason`, no candidates) | rejected | attempt | - |
 /// | operation_aborted | cancelled | attempt | - |
 struct DefaultClassify {
     Verdict classify(Observation const& obs) const {
+        if (obs.transport && obs.transport.category() == fault_category()) return named(obs);
+        if (obs.transport) return transport(obs);
+
         Verdict v;
         v.http_status = obs.status;
-        if (obs.transport) return transport(obs.transport);
-
-        auto body = obs.body;
+        std::string_view const body = obs.body;
         auto info = detail::error_info(body);
         auto retry_after = header_delay(obs);
-        v.detail = detail_of(obs, info);
+        v.detail = describe(obs.detail, text_of(obs, info));
 
         // Cloudflare first: its blocks come with any status and any body format.
         int cf = info.cloudflare_code ? info.cloudflare_code : detail::cloudflare_text_code(body);
@@ -269,6 +100,10 @@ struct DefaultClassify {
             v.scope = Scope::provider;
             return v;
         }
+        // A token endpoint that refuses the credential (a bad signature, a clock off by an hour): the key
+        // will not heal by retrying. Its 5xx stays a server error.
+        if ((obs.status == 400 || obs.status == 401 || obs.status == 403) && detail::oauth_credential_refused(info.oauth_error))
+            return key(v, Fault::unauthorized, {});
 
         auto const& msg = info.message;
         bool const should_not_retry = obs.header("x-should-retry") == std::optional<std::string_view>("false");
@@ -311,6 +146,11 @@ struct DefaultClassify {
             break;
         }
         if (obs.status >= 200 && obs.status < 300) {
+            // A prompt the provider refused to answer: the same prompt is refused again, the next tier may not.
+            if (info.block_reason) {
+                v.detail = describe(obs.detail, "prompt blocked: " + *info.block_reason);
+                return attempt(v, Fault::rejected);
+            }
             // The provider could not use a 2xx body: blank keep-alive lines then a close, truncated JSON,
             // or an error object inside a 200 (OpenRouter, errors after the stream started).
             v.retry_same = true;
@@ -324,6 +164,13 @@ struct DefaultClassify {
         }
         if (context) return attempt(v, Fault::context_too_long);
         if (info.code == "organization_restricted") return key(v, Fault::unauthorized, {});
+        // A retired or unknown model will not come back by retrying, with any key: the tier's circuit opens
+        // for the chain's CircuitConfig::model_unavailable_cooldown.
+        if (obs.status >= 400 && detail::model_gone(info)) {
+            v.fault = Fault::model_unavailable;
+            v.scope = Scope::provider;
+            return v;
+        }
         if (obs.status >= 400) return attempt(v, Fault::bad_request);
         return attempt(v, Fault::malformed_response);
     }
@@ -371,10 +218,23 @@ private:
         return std::chrono::milliseconds{0};  // the chain's CircuitConfig::rate_limited_cooldown
     }
 
-    static Verdict transport(boost::system::error_code ec) {
-        namespace asio_error = boost::asio::error;
+    // A failure the tier named itself (no response to show): that fault, as the tier put it.
+    static Verdict named(Observation const& obs) {
         Verdict v;
-        v.detail = detail::clip(ec.message());
+        v.http_status = obs.status;
+        int const value = obs.transport.value();
+        bool const known = value >= static_cast<int>(Fault::rate_limited) && value <= static_cast<int>(Fault::model_unavailable);
+        v.fault = known ? static_cast<Fault>(value) : Fault::server_error;
+        v.detail = describe({}, obs.detail.empty() ? std::string(to_string(v.fault)) : obs.detail);
+        return v;
+    }
+
+    static Verdict transport(Observation const& obs) {
+        namespace asio_error = boost::asio::error;
+        auto const ec = obs.transport;
+        Verdict v;
+        v.http_status = obs.status;
+        v.detail = describe(obs.detail, ec.message());
         v.scope = Scope::attempt;
         if (ec == asio_error::operation_aborted) {
             v.fault = Fault::cancelled;
@@ -396,12 +256,17 @@ private:
         return v;
     }
 
-    static std::string detail_of(Observation const& obs, detail::ErrorInfo const& info) {
-        std::string text;
-        if (!info.message.empty()) text = info.message;
-        else if (detail::is_html(obs.body)) text = detail::html_title(obs.body);
-        else text = detail::first_line(obs.body);
-        return detail::clip(redact(text));
+    // What came back, in a few words: the error message, an HTML page's title, or the body's first line.
+    static std::string text_of(Observation const& obs, detail::ErrorInfo const& info) {
+        if (!info.message.empty()) return info.message;
+        if (detail::is_html(obs.body)) return detail::html_title(obs.body);
+        return detail::first_line(obs.body);
+    }
+
+    // The verdict's detail: what the tier was doing, then what happened; redacted, then clipped.
+    static std::string describe(std::string_view doing, std::string what) {
+        if (!doing.empty()) what = what.empty() ? std::string(doing) : std::string(doing) + ": " + what;
+        return detail::clip(redact(what));
     }
 };
 

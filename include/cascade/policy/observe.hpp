@@ -31,6 +31,8 @@ struct AttemptEvent {
     int http_status = 0;
     /// True when the tier was skipped without a request (circuit open, every key cooling, no key).
     bool skipped = false;
+    /// Started beside a slower attempt by the hedge policy (its cost counts like any other).
+    bool hedged = false;
     std::chrono::microseconds latency{0};
     Usage usage;
     double cost_usd = 0.0;
@@ -56,6 +58,7 @@ struct TierStats {
     std::uint64_t attempts = 0;  ///< requests actually made (skips not included)
     std::uint64_t hits = 0;      ///< attempts that produced the answer returned
     std::uint64_t skips = 0;     ///< times the tier was passed over without a request
+    std::uint64_t hedges = 0;    ///< attempts started beside a slower one (counted in `attempts` too)
     std::array<std::uint64_t, fault_count> faults{};  ///< failed attempts and skips by Fault value
     std::uint64_t prompt_tokens = 0;
     std::uint64_t completion_tokens = 0;
@@ -81,6 +84,7 @@ public:
             ++t.skips;
         } else {
             ++t.attempts;
+            if (e.hedged) ++t.hedges;
             t.latency_total += e.latency;
             t.prompt_tokens += e.usage.prompt_tokens;
             t.completion_tokens += e.usage.completion_tokens;

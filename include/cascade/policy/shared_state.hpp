@@ -3,7 +3,7 @@
 /// @brief The shared-state policy: what one instance learns about keys and providers (cooldowns, blocks,
 /// token use) is published so that every instance skips it too.
 
-#include <cascade/policy/circuit.hpp>
+#include <cascade/engine/clock.hpp>
 
 #include <boost/asio/awaitable.hpp>
 

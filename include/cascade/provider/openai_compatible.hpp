@@ -10,10 +10,9 @@
 #include <cascade/core/verdict.hpp>
 #include <cascade/net/http_client.hpp>
 #include <cascade/net/sse_parser.hpp>
-#include <cascade/policy/circuit.hpp>
+#include <cascade/engine/config.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_wire.hpp>
-#include <cascade/provider/verdicts.hpp>
 #include <cascade/security/redact.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -49,8 +48,11 @@ struct ProviderConfig {
     bool number_labels = false;
     /// USD per million input and output tokens; cost is computed from the response's usage.
     Prices prices;
-    /// Per-key budgets (Groq free tier: 6,000 tokens and 30 requests a minute).
+    /// Budgets of each quota group (Groq's free tier: see `GroqTraits`).
     KeyLimits key_limits;
+    /// The quota group of each key, in the order of `keys`: keys of one organization share its limits, so
+    /// a 429 on one cools them all. Empty (or an empty name): each key is its own group.
+    std::vector<std::string> quota_groups;
     /// Sent with every request (e.g. OpenRouter's `HTTP-Referer`, `X-Title`).
     Headers extra_headers;
     /// Transport: timeouts, body limit, TLS.
@@ -65,6 +67,9 @@ struct ProviderConfig {
 /// on the executor of the coroutine that makes it.
 class OpenAICompatible {
 public:
+    /// Every attempt ends by `Context::deadline`: the transport's timers are set to it.
+    static constexpr bool honours_deadline = true;
+
     explicit OpenAICompatible(ProviderConfig cfg) : state_(std::make_shared<State>(std::move(cfg))) {}
 
     std::string_view name() const noexcept { return state_->cfg.name; }
@@ -75,6 +80,10 @@ public:
     std::string label(int key) const {
         if (!state_->cfg.number_labels || key < 0) return state_->cfg.name;
         return state_->cfg.name + std::to_string(key + 1);
+    }
+    std::string quota_group(int key) const {
+        auto const& g = state_->cfg.quota_groups;
+        return key >= 0 && static_cast<std::size_t>(key) < g.size() ? g[static_cast<std::size_t>(key)] : std::string();
     }
     ProviderConfig const& config() const noexcept { return state_->cfg; }
 
@@ -93,19 +102,11 @@ public:
 
     boost::asio::awaitable<Outcome> attempt(Request const& req, Context& ctx) {
         auto state = state_;  // keeps the configuration alive across suspension
-        if (!state->origin) {
-            Verdict v;
-            v.fault = Fault::unconfigured;
-            v.detail = "bad base URL for " + state->cfg.name + ": " + state->origin_error;
-            co_return Outcome(boost::system::in_place_error, std::move(v));
-        }
+        if (!state->origin)
+            co_return failed_without_response(Fault::unconfigured, "bad base URL for " + state->cfg.name + ": " + state->origin_error);
         auto client = state->client_for(co_await boost::asio::this_coro::executor);
-        if (auto tls = client->tls_setup_error()) {
-            Verdict v;
-            v.fault = Fault::unconfigured;
-            v.detail = "extra CA for " + state->cfg.name + " is not usable PEM: " + tls.message();
-            co_return Outcome(boost::system::in_place_error, std::move(v));
-        }
+        if (auto tls = client->tls_setup_error())
+            co_return failed_without_response(Fault::unconfigured, "extra CA for " + state->cfg.name + " is not usable PEM: " + tls.message());
 
         net::HttpRequest http;
         http.method = "POST";
@@ -119,16 +120,14 @@ public:
         if (state->cfg.stream) co_return co_await streamed(state, client, std::move(http), ctx);
 
         auto res = co_await client->request(*state->origin, std::move(http), ctx.deadline);
-        if (!res) co_return Outcome(boost::system::in_place_error, detail::transport_verdict(res.error(), ctx));
-        auto const& resp = *res;
-        if (resp.status < 200 || resp.status >= 300)
-            co_return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
-        auto parsed = openai::parse_reply(resp.body);
-        if (!parsed) {
-            // A 2xx we cannot use: an error object inside it (OpenRouter), blank keep-alive lines and a
-            // close (DeepSeek), a truncated body. The classifier knows the shapes.
-            co_return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
-        }
+        if (!res) co_return failed_without_response(res.error());
+        auto& resp = *res;
+        // A 2xx we cannot use is a failure too: an error object inside it (OpenRouter), blank keep-alive
+        // lines and a close (DeepSeek), a truncated body. The chain's classifier knows the shapes.
+        std::optional<openai::ChatReply> parsed;
+        if (resp.status >= 200 && resp.status < 300)
+            if (auto r = openai::parse_reply(resp.body)) parsed = std::move(*r);
+        if (!parsed) co_return failed_response(resp.status, std::move(resp.headers), std::move(resp.body));
         Completion c;
         c.text = std::move(parsed->text);
         c.model = parsed->model.empty() ? state->cfg.model : std::move(parsed->model);
@@ -152,18 +151,14 @@ private:
             sse.feed(piece, [&](net::SseEvent const& e) { assembler.on_data(e.data, e.error); });
         };
         auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, sink);
-        if (!res) co_return Outcome(boost::system::in_place_error, detail::transport_verdict(res.error(), ctx));
+        if (!res) co_return failed_without_response(res.error());
         if (res->status < 200 || res->status >= 300)
-            co_return Outcome(boost::system::in_place_error, detail::response_verdict(*res, ctx));
-        if (assembler.errored() || assembler.malformed() || !assembler.complete()) {
-            Verdict v;
-            v.http_status = res->status;
-            v.fault = assembler.errored() ? Fault::server_error : assembler.malformed() ? Fault::malformed_response : Fault::network;
-            v.retry_same = true;
-            v.detail = assembler.errored() ? redact(assembler.error_message()).substr(0, 200)
-                                           : std::string(assembler.malformed() ? "unreadable stream event" : "stream ended before [DONE]");
-            co_return Outcome(boost::system::in_place_error, std::move(v));
-        }
+            co_return failed_response(res->status, std::move(res->headers), std::move(res->body));
+        // An error event, or an unreadable one, is shown to the classifier as the 2xx body it came in.
+        if (assembler.errored() || assembler.malformed())
+            co_return failed_response(res->status, std::move(res->headers), assembler.failed_data(), "stream event");
+        if (!assembler.complete())
+            co_return failed_without_response(boost::beast::http::error::partial_message, "stream ended before [DONE]");
         auto& r = assembler.reply();
         Completion c;
         c.text = std::move(r.text);
@@ -207,7 +202,8 @@ inline std::string env_or(char const* name, std::string fallback) {
 
 /// @brief An OpenAI-compatible tier whose defaults come from `Traits` and whose keys (at most `MaxKeys`)
 /// and base URL come from the environment: `<PREFIX>_API_KEY_1..N`, `<PREFIX>_API_KEYS` (comma list) or
-/// `<PREFIX>_API_KEY`; `<PREFIX>_BASE_URL` and `<PREFIX>_MODEL` override the defaults.
+/// `<PREFIX>_API_KEY`; `<PREFIX>_BASE_URL` and `<PREFIX>_MODEL` override the defaults;
+/// `<PREFIX>_QUOTA_GROUPS` (comma list, one name per key) says which keys share an organization's limits.
 template <class Traits, std::size_t MaxKeys = 1>
 class BasicProvider : public OpenAICompatible {
 public:
@@ -232,11 +228,22 @@ public:
             c.keys = keys_from_env(prefix + "_API_KEY");
             if (c.keys.size() > MaxKeys) c.keys.resize(MaxKeys);
         }
+        if (char const* groups = std::getenv((prefix + "_QUOTA_GROUPS").c_str())) {
+            std::string_view rest(groups);
+            while (!rest.empty()) {
+                auto comma = rest.find(',');
+                c.quota_groups.emplace_back(detail::trim(rest.substr(0, comma)));
+                if (comma == std::string_view::npos) break;
+                rest.remove_prefix(comma + 1);
+            }
+        }
         return c;
     }
 };
 
-/// Groq: `llama-3.3-70b-versatile` behind Cloudflare; free tier 6,000 tokens / 30 requests a minute a key.
+/// Groq: `llama-3.3-70b-versatile` behind Cloudflare. Free tier (console.groq.com/docs/rate-limits, read
+/// 2026-08): 30 requests and 12,000 tokens a minute, 1,000 requests and 100,000 tokens a day, per
+/// organization: keys of one organization should name it in `ProviderConfig::quota_groups`.
 struct GroqTraits {
     static constexpr std::string_view env_prefix = "GROQ";
     static ProviderConfig defaults() {
@@ -245,8 +252,10 @@ struct GroqTraits {
         c.base_url = "https://api.groq.com/openai/v1";
         c.model = "llama-3.3-70b-versatile";
         c.prices = {0.59, 0.79};
-        c.key_limits.tokens_per_minute = 6000;
+        c.key_limits.tokens_per_minute = 12'000;
         c.key_limits.requests_per_minute = 30;
+        c.key_limits.tokens_per_day = 100'000;
+        c.key_limits.requests_per_day = 1'000;
         return c;
     }
 };

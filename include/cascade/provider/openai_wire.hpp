@@ -142,11 +142,13 @@ public:
         boost::system::error_code ec;
         auto v = boost::json::parse(data, ec);
         if (ec || !v.is_object()) {
+            if (!malformed_ && !errored_) failed_data_ = std::string(data);
             malformed_ = true;
             return true;
         }
         auto const& o = v.get_object();
         if (error_event || (o.contains("error") && !o.at("error").is_null())) {
+            if (!errored_) failed_data_ = std::string(data);
             errored_ = true;
             if (auto const* e = o.if_contains("error"); e && e->is_object()) {
                 if (auto const* m = e->get_object().if_contains("message"); m && m->is_string()) error_ = std::string(m->get_string());
@@ -173,11 +175,14 @@ public:
     /// A stream that stopped before `[DONE]` or a finish reason was cut.
     bool complete() const noexcept { return done_ || !reply_.finish_reason.empty(); }
     bool malformed() const noexcept { return malformed_; }
+    /// The data of the first error event or unreadable event, as it came.
+    std::string const& failed_data() const noexcept { return failed_data_; }
     ChatReply& reply() noexcept { return reply_; }
 
 private:
     ChatReply reply_;
     std::string error_;
+    std::string failed_data_;
     bool done_ = false;
     bool errored_ = false;
     bool malformed_ = false;

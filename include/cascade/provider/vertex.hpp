@@ -14,7 +14,6 @@
 #include <cascade/provider/google_jwt.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_wire.hpp>
-#include <cascade/provider/verdicts.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -60,18 +59,18 @@ public:
         return state_->exchanges;
     }
 
-    /// @brief A valid access token, or the verdict on why there is none.
-    boost::asio::awaitable<boost::system::result<std::string, Verdict>> token(Context const& ctx) {
+    /// @brief A valid access token, or the failure that kept it (detail `token endpoint`).
+    boost::asio::awaitable<boost::system::result<std::string, Observation>> token(Context const& ctx) {
         auto st = state_;
         if (!st) co_return unconfigured("no service account configured");
         if (!st->error.empty()) co_return unconfigured(st->error);
-        std::shared_ptr<cascade::detail::Flight<boost::system::result<std::string, Verdict>>> flight;
+        std::shared_ptr<cascade::detail::Flight<boost::system::result<std::string, Observation>>> flight;
         bool leader = false;
         {
             std::lock_guard lock(st->mutex);
             if (!st->token.empty() && std::chrono::steady_clock::now() + std::chrono::seconds(60) < st->expires) co_return st->token;
             if (!st->refreshing) {
-                st->refreshing = std::make_shared<cascade::detail::Flight<boost::system::result<std::string, Verdict>>>();
+                st->refreshing = std::make_shared<cascade::detail::Flight<boost::system::result<std::string, Observation>>>();
                 leader = true;
             }
             flight = st->refreshing;
@@ -108,18 +107,21 @@ private:
         std::chrono::steady_clock::time_point expires{};
         std::size_t exchanges = 0;
         std::shared_ptr<net::HttpClient> client;
-        std::shared_ptr<cascade::detail::Flight<boost::system::result<std::string, Verdict>>> refreshing;
+        std::shared_ptr<cascade::detail::Flight<boost::system::result<std::string, Observation>>> refreshing;
     };
 
-    static boost::system::result<std::string, Verdict> unconfigured(std::string why) {
-        Verdict v;
-        v.fault = Fault::unconfigured;
-        v.detail = std::move(why);
-        return boost::system::result<std::string, Verdict>(boost::system::in_place_error, std::move(v));
+    static boost::system::result<std::string, Observation> failure(boost::system::error_code ec, std::string why) {
+        Observation o;
+        o.transport = ec;
+        o.detail = std::move(why);
+        return boost::system::result<std::string, Observation>(boost::system::in_place_error, std::move(o));
+    }
+    static boost::system::result<std::string, Observation> unconfigured(std::string why) {
+        return failure(Fault::unconfigured, std::move(why));
     }
 
-    static boost::asio::awaitable<boost::system::result<std::string, Verdict>> exchange(std::shared_ptr<State> st, Context const& ctx) {
-        using R = boost::system::result<std::string, Verdict>;
+    static boost::asio::awaitable<boost::system::result<std::string, Observation>> exchange(std::shared_ptr<State> st, Context const& ctx) {
+        using R = boost::system::result<std::string, Observation>;
         std::shared_ptr<net::HttpClient> client;
         {
             std::lock_guard lock(st->mutex);
@@ -135,18 +137,19 @@ private:
         req.headers.add("content-type", "application/x-www-form-urlencoded");
         req.body = token_request_body(*jwt);
         auto res = co_await client->request(st->origin, std::move(req), ctx.deadline);
-        if (!res) co_return R(boost::system::in_place_error, cascade::detail::transport_verdict(res.error(), ctx));
-        auto tok = parse_token_response(res->body);
-        if (res->status != 200 || !tok) {
-            Verdict v;
-            v.http_status = res->status;
-            // invalid_grant (a bad signature, a clock off by an hour) will not heal by retrying.
-            v.fault = res->status >= 500 ? Fault::server_error : Fault::unauthorized;
-            v.scope = res->status >= 500 ? Scope::attempt : Scope::key;
-            v.retry_same = res->status >= 500;
-            v.detail = tok ? std::string("token endpoint answered HTTP ") + std::to_string(res->status) : tok.error().message;
-            co_return R(boost::system::in_place_error, std::move(v));
+        if (!res) co_return failure(res.error(), "token endpoint");
+        if (res->status != 200) {
+            // An OAuth error (invalid_grant: a bad signature, a clock off by an hour) for the classifier.
+            Observation o;
+            o.status = res->status;
+            o.headers = std::move(res->headers);
+            o.body = std::move(res->body);
+            o.detail = "token endpoint";
+            co_return R(boost::system::in_place_error, std::move(o));
         }
+        auto tok = parse_token_response(res->body);
+        // A 200 without a usable token: its body may hold a token, so it is not shown, only what is wrong.
+        if (!tok) co_return failure(Fault::malformed_response, tok.error().message);
         std::lock_guard lock(st->mutex);
         st->token = tok->value;
         st->expires = std::chrono::steady_clock::now() + tok->expires_in;
@@ -159,23 +162,14 @@ private:
 } // namespace google
 
 namespace detail {
-// A generateContent answer as an Outcome: refusals (SAFETY, RECITATION, PROHIBITED_CONTENT, a blocked
-// prompt) are rejections that move the chain on; MAX_TOKENS is kept, marked by its finish reason.
-inline Outcome gemini_outcome(net::HttpResponse const& resp, Context& ctx, std::string label, std::string const& model, Prices prices) {
-    if (resp.status < 200 || resp.status >= 300) {
-        return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
-    }
-    auto parsed = gemini::parse_reply(resp.body);
-    if (!parsed) {
-        return Outcome(boost::system::in_place_error, detail::response_verdict(resp, ctx));
-    }
-    if (parsed->prompt_blocked || gemini::is_refusal(parsed->finish_reason)) {
-        Verdict v;
-        v.fault = Fault::rejected;
-        v.http_status = resp.status;
-        v.detail = (parsed->prompt_blocked ? "prompt blocked: " : "finish reason ") + parsed->finish_reason;
-        return Outcome(boost::system::in_place_error, std::move(v));
-    }
+// A generateContent answer as an Outcome. A blocked prompt is a failure for the classifier; a refusal
+// (SAFETY, RECITATION, ...) is an answer whose finish reason the accept policy judges, as OpenAI's
+// content_filter is; MAX_TOKENS is kept, marked by its finish reason.
+inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::string const& model, Prices prices) {
+    std::optional<gemini::Reply> parsed;
+    if (resp.status >= 200 && resp.status < 300)
+        if (auto r = gemini::parse_reply(resp.body); r && !r->prompt_blocked) parsed = std::move(*r);
+    if (!parsed) return failed_response(resp.status, std::move(resp.headers), std::move(resp.body));
     Completion c;
     c.text = std::move(parsed->text);
     c.model = parsed->model.empty() ? model : std::move(parsed->model);
@@ -216,6 +210,9 @@ struct VertexConfig {
 /// `unconfigured`. A malformed key file is a configuration error naming the field (`config_error()`).
 class Vertex {
 public:
+    /// Every attempt (the token exchange included) ends by `Context::deadline`.
+    static constexpr bool honours_deadline = true;
+
     Vertex() : Vertex(VertexConfig{}) {}
     explicit Vertex(VertexConfig cfg) : state_(std::make_shared<State>()) {
         state_->cfg = std::move(cfg);
@@ -249,15 +246,15 @@ public:
         auto st = state_;
         auto const& cfg = st->cfg;
         if (ctx.key < 0 || static_cast<std::size_t>(ctx.key) >= cfg.regions.size())
-            co_return Outcome(boost::system::in_place_error, unconfigured("no region"));
+            co_return failed_without_response(Fault::unconfigured, "no region");
         auto const& region = cfg.regions[static_cast<std::size_t>(ctx.key)];
         auto token = co_await st->tokens.token(ctx);
-        if (!token) co_return Outcome(boost::system::in_place_error, token.error());
+        if (!token) co_return Outcome(boost::system::in_place_error, std::move(token.error()));
 
         std::string base = cfg.endpoint;
         if (auto at = base.find("{region}"); at != std::string::npos) base.replace(at, 8, region);
         auto origin = net::Url::parse(base);
-        if (!origin) co_return Outcome(boost::system::in_place_error, unconfigured("endpoint: " + origin.error().message));
+        if (!origin) co_return failed_without_response(Fault::unconfigured, "endpoint: " + origin.error().message);
         net::HttpRequest http;
         http.target = origin->base_path + "/v1/projects/" + cfg.project + "/locations/" + region + "/publishers/google/models/" +
                       cfg.model + ":generateContent";
@@ -266,13 +263,24 @@ public:
         http.body = gemini::request_body(req);
         auto client = st->client_for(co_await boost::asio::this_coro::executor);
         auto res = co_await client->request(*origin, std::move(http), ctx.deadline);
-        if (!res) {
-            co_return Outcome(boost::system::in_place_error, rest_region(detail::transport_verdict(res.error(), ctx), cfg));
-        }
+        if (!res) co_return failed_without_response(res.error());
         if (res->status == 401) st->tokens.invalidate();
-        auto out = detail::gemini_outcome(*res, ctx, label(ctx.key), cfg.model, cfg.prices);
-        if (!out) co_return Outcome(boost::system::in_place_error, rest_region(out.error(), cfg));
-        co_return out;
+        co_return detail::gemini_outcome(*res, label(ctx.key), cfg.model, cfg.prices);
+    }
+
+    /// @brief A region that is down or slow is a region to rest, not a reason to leave Vertex: the next
+    /// region is another data centre. So is a region that does not serve the model (models reach regions
+    /// at different times): it rests as long as a retired model would, alone. Request-specific failures
+    /// (bad request, too long, refusal) and the token endpoint's (it serves every region) still leave.
+    Verdict refine(Verdict v, Observation const& o) const {
+        if (o.detail.rfind("token endpoint", 0) == 0) return v;
+        if (v.scope == Scope::attempt && (v.fault == Fault::server_error || v.fault == Fault::timeout || v.fault == Fault::network)) {
+            v.scope = Scope::key;
+            if (v.cool_for.count() == 0) v.cool_for = state_->cfg.region_rest;
+        } else if (v.fault == Fault::model_unavailable) {
+            v.scope = Scope::key;
+        }
+        return v;
     }
 
 private:
@@ -289,23 +297,6 @@ private:
             return client;
         }
     };
-
-    static Verdict unconfigured(std::string why) {
-        Verdict v;
-        v.fault = Fault::unconfigured;
-        v.detail = std::move(why);
-        return v;
-    }
-
-    // A region that is down or slow is a region to rest, not a reason to leave Vertex: the next region
-    // is another data centre. Request-specific failures (bad request, too long, refusal) still leave.
-    static Verdict rest_region(Verdict v, VertexConfig const& cfg) {
-        if (v.scope == Scope::attempt && (v.fault == Fault::server_error || v.fault == Fault::timeout || v.fault == Fault::network)) {
-            v.scope = Scope::key;
-            if (v.cool_for.count() == 0) v.cool_for = cfg.region_rest;
-        }
-        return v;
-    }
 
     std::shared_ptr<State> state_;
 };
@@ -327,6 +318,9 @@ struct GeminiApiConfig {
 /// @brief Gemini through the Gemini API with a pool of API keys (`GEMINI_API_KEY(_1..N)`).
 class GeminiApi {
 public:
+    /// Every attempt ends by `Context::deadline`.
+    static constexpr bool honours_deadline = true;
+
     GeminiApi() : GeminiApi(from_env()) {}
     explicit GeminiApi(GeminiApiConfig cfg) : state_(std::make_shared<State>()) {
         state_->cfg = std::move(cfg);
@@ -351,12 +345,7 @@ public:
 
     boost::asio::awaitable<Outcome> attempt(Request const& req, Context& ctx) {
         auto st = state_;
-        if (!st->origin) {
-            Verdict v;
-            v.fault = Fault::unconfigured;
-            v.detail = "bad base URL for " + st->cfg.name + ": " + st->error;
-            co_return Outcome(boost::system::in_place_error, std::move(v));
-        }
+        if (!st->origin) co_return failed_without_response(Fault::unconfigured, "bad base URL for " + st->cfg.name + ": " + st->error);
         net::HttpRequest http;
         http.target = st->origin->base_path + "/models/" + st->cfg.model + ":generateContent";
         http.headers.add("content-type", "application/json");
@@ -371,10 +360,8 @@ public:
             client = st->client;
         }
         auto res = co_await client->request(*st->origin, std::move(http), ctx.deadline);
-        if (!res) {
-            co_return Outcome(boost::system::in_place_error, detail::transport_verdict(res.error(), ctx));
-        }
-        co_return detail::gemini_outcome(*res, ctx, label(ctx.key), st->cfg.model, st->cfg.prices);
+        if (!res) co_return failed_without_response(res.error());
+        co_return detail::gemini_outcome(*res, label(ctx.key), st->cfg.model, st->cfg.prices);
     }
 
 private:
