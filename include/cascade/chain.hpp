@@ -23,7 +23,10 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
+#include <limits>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -227,11 +230,30 @@ private:
     boost::asio::awaitable<result_type> drive(Request const& req, Clock::time_point start, Clock::time_point deadline, Context* outer);
     boost::asio::awaitable<result_type> drive_hedged(Request const& req, Clock::time_point start, Clock::time_point deadline,
                                                      Context* outer);
-    boost::asio::awaitable<result_type> terminal(Request const& req, Context& ctx, Clock::time_point start,
-                                                 std::vector<Attempt>& own_trail, Context* outer);
+    boost::asio::awaitable<Outcome> terminal(Request const& req, Context& ctx);
+    // What the drivers do between suspensions (impl/drive.hpp).
+    struct Ended {
+        std::size_t slot;
+        std::size_t tier;
+        int key;
+        bool hedged;
+    };
+    engine::Action first_action(Pipeline& pipe, Clock::time_point now);
+    engine::Action next_locked(Pipeline& pipe, Clock::time_point now);
+    engine::Action attempt_ended(Pipeline& pipe, Context& ctx, Ended const& at, Outcome& out, Request const& req, Clock::time_point& now,
+                                 bool cancelled, Clock::time_point deadline);
+    engine::Action noted(Pipeline& pipe, Context& ctx, engine::Action const& a, Clock::time_point now);
+    engine::Action after_wait(Pipeline& pipe, boost::system::error_code ec, Clock::time_point& now);
+    engine::Action tier_threw(Pipeline& pipe, Context& ctx, engine::Action const& a, Request const& req, Clock::time_point& now,
+                              Clock::time_point deadline);
+    boost::asio::awaitable<Outcome> next_outcome(engine::Action const& a, Request const& req, Context& ctx);
+    boost::asio::awaitable<boost::system::error_code> sleep_until(Clock::time_point t);
+    static std::uint32_t tokens_of(Request const& req) noexcept {
+        return static_cast<std::uint32_t>(std::min<std::size_t>(req.estimated_tokens(), std::numeric_limits<std::uint32_t>::max()));
+    }
     result_type failure(Fault f, std::vector<Attempt>& own_trail, Context* outer) const;
-    result_type answer(Completion c, std::size_t tier, int key, std::chrono::microseconds latency, Clock::time_point start,
-                       std::vector<Attempt>& own_trail, Context* outer, bool hedged = false);
+    void finish(Completion& c, std::size_t tier, int key, Clock::time_point start, Clock::time_point now, std::vector<Attempt>& own_trail,
+                Context* outer, bool hedged = false);
     boost::asio::awaitable<result_type> owned(Request req);
     boost::asio::awaitable<Outcome> as_outcome(Request const& req, Context& outer);
 

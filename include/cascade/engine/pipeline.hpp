@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <type_traits>
 
 namespace cascade::engine {
 
@@ -79,7 +80,7 @@ enum class News : std::uint8_t {
     tokens,   ///< `key` used `tokens` tokens
 };
 
-/// @brief One action of the pipeline.
+/// @brief One action of the pipeline. Small: it lives in the driver's coroutine frame.
 struct Action {
     Step step = Step::fail;
     std::uint8_t slot = 0;
@@ -91,11 +92,11 @@ struct Action {
     int key = no_key;
     Fault fault = Fault::unconfigured;
     std::uint32_t tokens = 0;
+    /// `skip` for `circuit_open`: how long until a probe may go (zero: a probe is out; saturates at 49 days).
+    std::chrono::duration<std::uint32_t, std::milli> open_for{0};
     /// `wait`, `idle`: until when; `attempt`: when to call `woke` if it has not ended (max: never);
     /// `publish`, `notice`: until when the key or circuit rests.
     Clock::time_point until = Clock::time_point::max();
-    /// `skip` for `circuit_open`: how long until a probe may go (zero: a probe is out).
-    std::chrono::milliseconds open_for{0};
 };
 
 /// @brief Whether the caller holds the chain's lock.
@@ -180,14 +181,14 @@ private:
     enum Pending : std::uint8_t { publish_key = 1, publish_circuit = 2, publish_tokens = 4, notice_open = 8 };
 
     struct Slot {
+        int key = no_key;
+        std::uint32_t reserved = 0;
+        int retries = 0;
+        std::uint16_t tier = 0;
         bool busy = false;
         bool probe = false;
         bool hedge = false;
         bool cancel_sent = false;
-        std::uint16_t tier = 0;
-        int key = no_key;
-        std::uint32_t reserved = 0;
-        int retries = 0;
     };
 
     TierState& tier(std::size_t i) const noexcept { return book_.tiers[i]; }
@@ -196,6 +197,7 @@ private:
     std::chrono::milliseconds remaining(Clock::time_point now) const noexcept;
 
     Action advance(Clock::time_point now);
+    std::optional<Action> quiet_pick(Clock::time_point now);
     Action proceed(Clock::time_point now);
     Action finish(Clock::time_point now);
     Action begin(std::uint16_t tier, std::size_t key, std::uint32_t reserved, bool probe, Clock::time_point now);
@@ -206,35 +208,37 @@ private:
     void next_tier() noexcept;
     std::size_t free_slot() const noexcept;
 
+    struct None {};
     Book& book_;
     Retry const& retry_;
-    Hedge const& hedge_;
+    // With hedging off, neither the policy nor the hedge's time take room in the frame.
+    [[no_unique_address]] std::conditional_t<Hedge::enabled, Hedge const*, None> hedge_;
+    [[no_unique_address]] std::conditional_t<Hedge::enabled, Clock::time_point, None> hedge_at_{};
     Clock::time_point deadline_;
+    Clock::time_point then_until_{};
+    // Keys of the tier being tried that this request tried; tiers passed over or left for reasons time
+    // cures (cooling, budgets, an open circuit).
+    std::uint64_t tried_ = 0;
+    std::uint64_t waitable_ = 0;
+    Clock::duration waited_{0};
     std::uint32_t tokens_;
     Fault last_ = Fault::unconfigured;
-    // The tier being tried and what this request did there.
+    int pending_key_ = no_key;
+    std::uint32_t pending_tokens_ = 0;
+    Fault pending_fault_ = Fault::unconfigured;
     std::uint16_t tier_ = 0;
+    std::uint16_t then_tier_ = 0;
+    std::uint16_t pending_tier_ = 0;
     bool first_pick_ = true;
     bool pulled_ = false;
     bool probe_ = false;
-    std::uint64_t tried_ = 0;
     bool stop_ = false;
     bool hedging_ = false;
     Then then_ = Then::advance;
     std::uint8_t pending_ = 0;
     std::uint8_t waits_ = 0;
     std::uint8_t then_slot_ = 0;
-    std::uint16_t then_tier_ = 0;
-    std::uint16_t pending_tier_ = 0;
-    int pending_key_ = no_key;
-    std::uint32_t pending_tokens_ = 0;
-    Fault pending_fault_ = Fault::unconfigured;
     std::optional<std::uint8_t> winner_;
-    // Tiers passed over or left for reasons time cures (cooling, budgets, an open circuit).
-    std::uint64_t waitable_ = 0;
-    Clock::duration waited_{0};
-    Clock::time_point then_until_{};
-    Clock::time_point hedge_at_ = Clock::time_point::max();
     std::array<Slot, max_slots> slots_{};
 };
 

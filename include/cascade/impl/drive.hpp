@@ -19,12 +19,11 @@ namespace cascade {
 
 // --- The ends of a request -------------------------------------------------------------------------
 
+// The answer, finished in place (moving a Completion costs five strings): labelled, reported once to the
+// observer with `c.latency`, the attempt's own, which then becomes the request's; given the trail.
 template <class Policies, class... Tiers>
-typename BasicChain<Policies, Tiers...>::result_type BasicChain<Policies, Tiers...>::answer(Completion c, std::size_t tier, int key,
-                                                                                           std::chrono::microseconds latency,
-                                                                                           Clock::time_point start,
-                                                                                           std::vector<Attempt>& own_trail, Context* outer,
-                                                                                           bool hedged) {
+void BasicChain<Policies, Tiers...>::finish(Completion& c, std::size_t tier, int key, Clock::time_point start, Clock::time_point now,
+                                            std::vector<Attempt>& own_trail, Context* outer, bool hedged) {
     if (c.label.empty()) c.label = label(tier, key);
     AttemptEvent e;
     e.tier = tier;
@@ -32,13 +31,12 @@ typename BasicChain<Policies, Tiers...>::result_type BasicChain<Policies, Tiers.
     e.label = label(tier, key);
     e.key = key;
     e.hedged = hedged;
-    e.latency = latency;
+    e.latency = c.latency;
     e.usage = c.usage;
     e.cost_usd = c.cost_usd;
     shared_->observe.on_attempt(e);
-    c.latency = since(start);
+    c.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - start);
     if (!outer) c.trail = std::move(own_trail);
-    return result_type(std::move(c));
 }
 
 template <class Policies, class... Tiers>
@@ -55,21 +53,18 @@ typename BasicChain<Policies, Tiers...>::result_type BasicChain<Policies, Tiers.
     }
 }
 
-// The infallible last tier's answer. After a cancellation Asio throws at every co_await, this one's
-// included: the caller switches that off around it, since the last tier must still answer.
+// The infallible last tier's answer, as an Outcome for the driver to finish. After a cancellation Asio
+// throws at every co_await, this one's included: the driver switches that off around it.
 template <class Policies, class... Tiers>
-boost::asio::awaitable<typename BasicChain<Policies, Tiers...>::result_type>
-BasicChain<Policies, Tiers...>::terminal(Request const& req, Context& ctx, Clock::time_point start, std::vector<Attempt>& own_trail,
-                                         Context* outer) {
+boost::asio::awaitable<Outcome> BasicChain<Policies, Tiers...>::terminal(Request const& req, Context& ctx) {
     if constexpr (infallible) {
-        auto const t0 = clock_.now();
         Context tctx = ctx;
         tctx.key = no_key;
-        Completion c;
         auto& last = std::get<tier_count - 1>(tiers_);
         if constexpr (std::is_same_v<decltype(last.attempt(req, tctx)), Completion>) {
-            c = last.attempt(req, tctx);
+            co_return Outcome(last.attempt(req, tctx));
         } else {
+            Completion c;
             try {
                 c = co_await last.attempt(req, tctx);
             } catch (...) {
@@ -77,12 +72,145 @@ BasicChain<Policies, Tiers...>::terminal(Request const& req, Context& ctx, Clock
                 c.text = std::string(BasicTemplate<std::string (*)(Request const&)>::safe_text);
                 c.origin = Origin::fallback;
             }
+            co_return Outcome(std::move(c));
         }
-        co_return answer(std::move(c), tier_count - 1, no_key, since(t0), start, own_trail, outer);
     } else {
-        (void)req, (void)ctx, (void)start, (void)own_trail, (void)outer;
+        (void)req, (void)ctx;
         throw std::logic_error("cascade: a fallible chain has no last tier to answer");  // unreachable
     }
+}
+
+// --- What the drivers do between suspensions ------------------------------------------------------
+// Plain functions, not coroutines: their locals live on the stack, not in the driver's frame (Asio
+// recycles frames of up to about 1 KiB; a larger one costs a malloc per request).
+
+template <class Policies, class... Tiers>
+engine::Action BasicChain<Policies, Tiers...>::first_action(Pipeline& pipe, Clock::time_point now) {
+    auto a = pipe.start(now, engine::Access::shared);
+    if (a.step != engine::Step::lock) return a;
+    std::lock_guard lock(shared_->mutex);
+    return pipe.start(now);
+}
+
+template <class Policies, class... Tiers>
+engine::Action BasicChain<Policies, Tiers...>::next_locked(Pipeline& pipe, Clock::time_point now) {
+    std::lock_guard lock(shared_->mutex);
+    return pipe.next(now);
+}
+
+// An attempt ended: the accept policy judges an answer; a failure is classified (and refined by its tier);
+// either is recorded once, and the pipeline told.
+template <class Policies, class... Tiers>
+engine::Action BasicChain<Policies, Tiers...>::attempt_ended(Pipeline& pipe, Context& ctx, Ended const& at, Outcome& out,
+                                                             Request const& req, Clock::time_point& now, bool cancelled,
+                                                             Clock::time_point deadline) {
+    using engine::Step;
+    auto const latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_.now() - now);
+    now += latency;
+    auto ending = [&] {
+        Ending end;
+        end.tier = at.tier;
+        end.key = at.key;
+        end.latency = latency;
+        end.hedged = at.hedged;
+        return end;
+    };
+    if (out) {
+        auto const acc = accept_.accept(*out, req);
+        if (acc) {
+            out->latency = latency;  // the attempt's, until `finish` makes it the request's
+            auto a = pipe.accepted(at.slot, now, out->usage.total(), latency, engine::Access::shared);
+            if (a.step == Step::lock) {
+                std::lock_guard lock(shared_->mutex);
+                a = pipe.accepted(at.slot, now, out->usage.total(), latency);
+            }
+            if (pipe.winner() != at.slot) {
+                // Answered after another attempt won: paid for, not used.
+                auto end = ending();
+                end.fault = make_error_code(Fault::cancelled);
+                end.usage = out->usage;
+                end.cost = out->cost_usd;
+                end.detail = "answered after another attempt won";
+                record(ctx, end);
+            }
+            return a;
+        }
+        auto end = ending();
+        end.fault = make_error_code(acc.fault);
+        end.usage = out->usage;
+        end.cost = out->cost_usd;
+        end.detail = std::string(acc.reason);
+        record(ctx, end);
+        std::lock_guard lock(shared_->mutex);
+        return pipe.refused(at.slot, now, acc.fault);
+    }
+    Verdict v = judge(at.tier, out.error());
+    if (cancelled) v.fault = Fault::cancelled;
+    // Cut by the budget (the chain's timer cancels; a tier that honours the deadline times out at it).
+    if ((v.fault == Fault::cancelled || v.fault == Fault::timeout) && deadline != Clock::time_point::max() && clock_.precise_now() >= deadline)
+        v.fault = Fault::deadline_exceeded;
+    auto end = ending();
+    end.fault = make_error_code(v.fault);
+    end.http_status = v.http_status;
+    end.detail = std::move(v.detail);
+    record(ctx, end);
+    std::lock_guard lock(shared_->mutex);
+    return pipe.failed(at.slot, v, now, detail::jitter_unit());
+}
+
+// A skip is recorded, a notice said; then the pipeline goes on.
+template <class Policies, class... Tiers>
+engine::Action BasicChain<Policies, Tiers...>::noted(Pipeline& pipe, Context& ctx, engine::Action const& a, Clock::time_point now) {
+    if (a.step == engine::Step::skip) {
+        Ending end;
+        end.tier = a.tier;
+        end.fault = make_error_code(a.fault);
+        end.skipped = true;
+        end.detail = a.fault == Fault::circuit_open
+                         ? (a.open_for.count() > 0 ? "circuit open for " + std::to_string(a.open_for.count()) + " ms"
+                                                   : std::string("circuit half-open, probe in flight"))
+                     : a.fault == Fault::unconfigured ? std::string("no key configured")
+                                                      : std::string("every key is cooling down, disabled or over budget");
+        record(ctx, end);
+    } else {
+        auto minutes = std::chrono::duration_cast<std::chrono::minutes>(a.until - now).count();
+        say("tier '" + names_[a.tier] + "' says its model is retired or unknown (" + std::string(to_string(a.fault)) +
+            "): its circuit stays open for " + std::to_string(minutes) + " min; requests skip it until then");
+    }
+    return next_locked(pipe, now);
+}
+
+// A wait ended: in time, or cancelled (the pipeline then ends the request).
+template <class Policies, class... Tiers>
+engine::Action BasicChain<Policies, Tiers...>::after_wait(Pipeline& pipe, boost::system::error_code ec, Clock::time_point& now) {
+    now = ec ? clock_.precise_now() : clock_.now();
+    std::lock_guard lock(shared_->mutex);
+    return ec ? pipe.cancelled(now) : pipe.waited(now);
+}
+
+// Waits on the chain's clock; a cancellation is an error code, not an exception.
+template <class Policies, class... Tiers>
+boost::asio::awaitable<boost::system::error_code> BasicChain<Policies, Tiers...>::sleep_until(Clock::time_point t) {
+    try {
+        co_return co_await clock_.wait_until(t);
+    } catch (boost::system::system_error const& e) {
+        co_return e.code();
+    }
+}
+
+// A tier threw instead of returning: a failure like any other (a system_error keeps its code).
+template <class Policies, class... Tiers>
+engine::Action BasicChain<Policies, Tiers...>::tier_threw(Pipeline& pipe, Context& ctx, engine::Action const& a, Request const& req,
+                                                          Clock::time_point& now, Clock::time_point deadline) {
+    Outcome out(boost::system::in_place_error, observation_from_exception());
+    return attempt_ended(pipe, ctx, Ended{a.slot, a.tier, a.key, false}, out, req, now, false, deadline);
+}
+
+// The awaitable of what `a` asks: tier `a.tier`'s attempt, or the last tier's answer. Not a coroutine.
+template <class Policies, class... Tiers>
+boost::asio::awaitable<Outcome> BasicChain<Policies, Tiers...>::next_outcome(engine::Action const& a, Request const& req, Context& ctx) {
+    if (a.step == engine::Step::terminal) return terminal(req, ctx);
+    return dispatch(a.tier, req, ctx);
 }
 
 // --- The driver: one attempt at a time -------------------------------------------------------------
@@ -90,144 +218,79 @@ BasicChain<Policies, Tiers...>::terminal(Request const& req, Context& ctx, Clock
 template <class Policies, class... Tiers>
 boost::asio::awaitable<typename BasicChain<Policies, Tiers...>::result_type>
 BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point start, Clock::time_point deadline, Context* outer) {
-    // Asio recycles coroutine frames of up to about 1 KiB; a larger one costs a malloc per request. So
-    // this frame holds only what lives across a suspension; the decisions are the pipeline's.
-    using engine::Access;
     using engine::Step;
+    // Only what lives across a suspension is here; the rest is in the plain functions above.
     Context ctx;
     std::vector<Attempt> own_trail;
     ctx.trail = outer ? outer->trail : &own_trail;
     ctx.deadline = outer ? outer->deadline : clock_.to_steady(deadline);
-    Pipeline pipe(shared_->book, retry_, hedge_, deadline,
-                  static_cast<std::uint32_t>(std::min<std::size_t>(req.estimated_tokens(), std::numeric_limits<std::uint32_t>::max())));
+    Pipeline pipe(shared_->book, retry_, hedge_, deadline, tokens_of(req));
     Clock::time_point now = start;
-    engine::Action a = pipe.start(now, Access::shared);
-    if (a.step == Step::lock) {
-        std::lock_guard lock(shared_->mutex);
-        a = pipe.start(now);
-    }
-    Outcome out;
-    std::chrono::microseconds latency{0};
+    engine::Action a = first_action(pipe, now);
+    boost::asio::cancellation_state cs;
     for (;;) {
         switch (a.step) {
-        case Step::attempt: {
-            ctx.key = a.key;
-            auto const t0 = now;
-            try {
-                out = co_await dispatch(a.tier, req, ctx);
-            } catch (...) {
-                out = Outcome(boost::system::in_place_error, observation_from_exception());
-            }
-            now = clock_.now();
-            latency = std::chrono::duration_cast<std::chrono::microseconds>(now - t0);
-            if (out) {
-                auto const acc = accept_.accept(*out, req);
-                if (acc) {
-                    auto const slot = a.slot;
-                    a = pipe.accepted(slot, now, out->usage.total(), latency, Access::shared);
-                    if (a.step == Step::lock) {
-                        std::lock_guard lock(shared_->mutex);
-                        a = pipe.accepted(slot, now, out->usage.total(), latency);
-                    }
-                    break;
-                }
-                Ending end;
-                end.tier = a.tier;
-                end.key = a.key;
-                end.fault = make_error_code(acc.fault);
-                end.latency = latency;
-                end.usage = out->usage;
-                end.cost = out->cost_usd;
-                end.detail = std::string(acc.reason);
-                record(ctx, end);
-                std::lock_guard lock(shared_->mutex);
-                a = pipe.refused(a.slot, now, acc.fault);
-                break;
-            }
-            Verdict v = judge(a.tier, out.error());
-            auto cs = co_await boost::asio::this_coro::cancellation_state;
-            if (cs.cancelled() != boost::asio::cancellation_type::none) v.fault = Fault::cancelled;
-            // Cut by the budget (the chain's timer cancels; a tier that honours the deadline times out at it).
-            if ((v.fault == Fault::cancelled || v.fault == Fault::timeout) && deadline != Clock::time_point::max() &&
-                clock_.precise_now() >= deadline)
-                v.fault = Fault::deadline_exceeded;
-            Ending end;
-            end.tier = a.tier;
-            end.key = a.key;
-            end.fault = make_error_code(v.fault);
-            end.http_status = v.http_status;
-            end.latency = latency;
-            end.detail = std::move(v.detail);
-            record(ctx, end);
-            std::lock_guard lock(shared_->mutex);
-            a = pipe.failed(a.slot, v, now, detail::jitter_unit());
-            break;
-        }
-        case Step::answer:
-            co_return answer(std::move(*out), a.tier, a.key, latency, start, own_trail, outer);
-        case Step::skip: {
-            Ending end;
-            end.tier = a.tier;
-            end.fault = make_error_code(a.fault);
-            end.skipped = true;
-            end.detail = a.fault == Fault::circuit_open
-                             ? (a.open_for.count() > 0 ? "circuit open for " + std::to_string(a.open_for.count()) + " ms"
-                                                       : std::string("circuit half-open, probe in flight"))
-                         : a.fault == Fault::unconfigured ? std::string("no key configured")
-                                                          : std::string("every key is cooling down, disabled or over budget");
-            record(ctx, end);
-            std::lock_guard lock(shared_->mutex);
-            a = pipe.next(now);
-            break;
-        }
-        case Step::pull: {
-            co_await pull_shared(a.tier);
-            now = clock_.now();
-            std::lock_guard lock(shared_->mutex);
-            a = pipe.next(now);
-            break;
-        }
-        case Step::publish: {
-            co_await publish(a);
-            now = clock_.now();
-            std::lock_guard lock(shared_->mutex);
-            a = pipe.next(now);
-            break;
-        }
-        case Step::notice: {
-            auto minutes = std::chrono::duration_cast<std::chrono::minutes>(a.until - now).count();
-            say("tier '" + names_[a.tier] + "' says its model is retired or unknown (" + std::string(to_string(a.fault)) +
-                "): its circuit stays open for " + std::to_string(minutes) + " min; requests skip it until then");
-            std::lock_guard lock(shared_->mutex);
-            a = pipe.next(now);
-            break;
-        }
-        case Step::wait: {
-            boost::system::error_code ec;
-            try {
-                ec = co_await clock_.wait_until(a.until);
-            } catch (boost::system::system_error const& e) {
-                ec = e.code();
-            }
-            now = ec ? clock_.precise_now() : clock_.now();
-            std::lock_guard lock(shared_->mutex);
-            a = ec ? pipe.cancelled(now) : pipe.waited(now);
-            break;
-        }
+        case Step::attempt:
         case Step::terminal: {
-            // The last tier answers even after a cancellation (the setting is the caller's: restored after).
-            bool const rethrow = co_await boost::asio::this_coro::throw_if_cancelled();
-            co_await boost::asio::this_coro::throw_if_cancelled(false);
-            auto r = co_await terminal(req, ctx, start, own_trail, outer);
-            co_await boost::asio::this_coro::throw_if_cancelled(rethrow);
-            co_return r;
+            // One co_await site for every tier's answer, its Outcome built in place: the frame stays small.
+            bool const last = a.step == Step::terminal;
+            bool rethrow = true;
+            if (last) {
+                // The last tier answers even after a cancellation (the setting is the caller's: restored after).
+                rethrow = co_await boost::asio::this_coro::throw_if_cancelled();
+                co_await boost::asio::this_coro::throw_if_cancelled(false);
+                now = clock_.now();
+            }
+            ctx.key = a.key;
+            bool came_back = false;
+            try {
+                Outcome out = co_await next_outcome(a, req, ctx);
+                came_back = true;
+                if (last) {
+                    co_await boost::asio::this_coro::throw_if_cancelled(rethrow);
+                    out->latency = since(now);
+                    finish(*out, tier_count - 1, no_key, start, now + out->latency, own_trail, outer);
+                    co_return std::move(*out);
+                }
+                if (!out) cs = co_await boost::asio::this_coro::cancellation_state;  // a failure: was it the caller's doing?
+                a = attempt_ended(pipe, ctx, Ended{a.slot, a.tier, a.key, false}, out, req, now,
+                                  !out && cs.cancelled() != boost::asio::cancellation_type::none, deadline);
+                if (a.step == Step::publish && a.news == engine::News::tokens) {
+                    co_await publish(a);
+                    a = next_locked(pipe, now = clock_.now());
+                }
+                if (a.step == Step::answer) {
+                    finish(*out, a.tier, a.key, start, now, own_trail, outer);
+                    co_return std::move(*out);
+                }
+            } catch (...) {
+                if (came_back) throw;  // not the tier's: the chain's own (bad_alloc at most)
+                a = tier_threw(pipe, ctx, a, req, now, deadline);
+            }
+            break;
         }
+        case Step::skip:
+        case Step::notice:
+            a = noted(pipe, ctx, a, now);
+            break;
+        case Step::pull:
+            co_await pull_shared(a.tier);
+            a = next_locked(pipe, now = clock_.now());
+            break;
+        case Step::publish:
+            co_await publish(a);
+            a = next_locked(pipe, now = clock_.now());
+            break;
+        case Step::wait:
+            a = after_wait(pipe, co_await sleep_until(a.until), now);
+            break;
         case Step::fail:
             co_return failure(a.fault, own_trail, outer);
+        case Step::answer:
         case Step::cancel:
         case Step::idle:
         case Step::lock:
-            throw std::logic_error("cascade: the pipeline asked a one-attempt driver for a hedged step");  // unreachable
+            throw std::logic_error("cascade: the pipeline asked the one-attempt driver for a step it does not take");  // unreachable
         }
     }
 }

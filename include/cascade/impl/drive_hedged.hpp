@@ -45,7 +45,6 @@ struct BasicChain<Policies, Tiers...>::Race {
     std::array<std::vector<Attempt>, slots> trails;
     std::array<boost::asio::cancellation_signal, slots> cancels;
     std::array<Clock::time_point, slots> started{};
-    std::array<std::chrono::microseconds, slots> latencies{};
     std::array<std::uint16_t, slots> tiers{};
     std::array<int, slots> keys{};
     std::array<bool, slots> hedged{};
@@ -97,7 +96,6 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
     };
     Clock::time_point now = start;
     engine::Action a = locked([&] { return pipe.start(now); });
-    std::optional<std::size_t> winner;
     std::exception_ptr error;
     std::optional<result_type> result;
     try {
@@ -136,57 +134,33 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
                 break;
             case Step::cancel:
                 race.cancel_slot(a.slot);
-                a = locked([&] { return pipe.next(now); });
+                a = next_locked(pipe, now);
                 break;
             case Step::answer:
-                winner = a.slot;
-                result = answer(std::move(*race.outcomes[a.slot]), a.tier, a.key, race.latencies[a.slot], start, own_trail, outer,
-                                race.hedged[a.slot]);
+                finish(*race.outcomes[a.slot], a.tier, a.key, start, now, own_trail, outer, race.hedged[a.slot]);
+                result.emplace(std::move(*race.outcomes[a.slot]));
                 break;
-            case Step::skip: {
-                Ending end;
-                end.tier = a.tier;
-                end.fault = make_error_code(a.fault);
-                end.skipped = true;
-                end.detail = a.fault == Fault::circuit_open
-                                 ? (a.open_for.count() > 0 ? "circuit open for " + std::to_string(a.open_for.count()) + " ms"
-                                                           : std::string("circuit half-open, probe in flight"))
-                             : a.fault == Fault::unconfigured ? std::string("no key configured")
-                                                              : std::string("every key is cooling down, disabled or over budget");
-                record(ctx, end);
-                a = locked([&] { return pipe.next(now); });
+            case Step::skip:
+            case Step::notice:
+                a = noted(pipe, ctx, a, now);
                 break;
-            }
             case Step::pull:
                 co_await pull_shared(a.tier);
-                now = clock_.now();
-                a = locked([&] { return pipe.next(now); });
+                a = next_locked(pipe, now = clock_.now());
                 break;
             case Step::publish:
                 co_await publish(a);
-                now = clock_.now();
-                a = locked([&] { return pipe.next(now); });
+                a = next_locked(pipe, now = clock_.now());
                 break;
-            case Step::notice: {
-                auto minutes = std::chrono::duration_cast<std::chrono::minutes>(a.until - now).count();
-                say("tier '" + names_[a.tier] + "' says its model is retired or unknown (" + std::string(to_string(a.fault)) +
-                    "): its circuit stays open for " + std::to_string(minutes) + " min; requests skip it until then");
-                a = locked([&] { return pipe.next(now); });
+            case Step::wait:
+                a = after_wait(pipe, co_await sleep_until(a.until), now);
                 break;
-            }
-            case Step::wait: {
-                boost::system::error_code ec;
-                try {
-                    ec = co_await clock_.wait_until(a.until);
-                } catch (boost::system::system_error const& e) {
-                    ec = e.code();
-                }
-                now = ec ? clock_.precise_now() : clock_.now();
-                a = locked([&] { return ec ? pipe.cancelled(now) : pipe.waited(now); });
-                break;
-            }
             case Step::terminal:
-                result.emplace(co_await terminal(req, ctx, start, own_trail, outer));
+                now = clock_.now();
+                race.outcomes[0] = co_await terminal(req, ctx);
+                race.outcomes[0]->latency = since(now);
+                finish(*race.outcomes[0], tier_count - 1, no_key, start, now + race.outcomes[0]->latency, own_trail, outer);
+                result.emplace(std::move(*race.outcomes[0]));
                 break;
             case Step::fail:
                 result.emplace(failure(a.fault, own_trail, outer));
@@ -225,56 +199,9 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
             race.busy[s] = false;
             for (auto& t : race.trails[s]) ctx.trail->push_back(std::move(t));
             race.trails[s].clear();
-            auto& out = race.outcomes[s];
-            auto const latency = race.latencies[s] = std::chrono::duration_cast<std::chrono::microseconds>(now - race.started[s]);
-            if (out) {
-                auto const acc = accept_.accept(*out, req);
-                if (acc) {
-                    a = locked([&] { return pipe.accepted(s, now, out->usage.total(), latency); });
-                    if (pipe.winner() != s) {
-                        // Answered after another attempt won: paid for, not used.
-                        Ending end;
-                        end.tier = race.tiers[s];
-                        end.key = race.keys[s];
-                        end.fault = make_error_code(Fault::cancelled);
-                        end.latency = latency;
-                        end.usage = out->usage;
-                        end.cost = out->cost_usd;
-                        end.hedged = race.hedged[s];
-                        end.detail = "answered after another attempt won";
-                        record(ctx, end);
-                    }
-                    continue;
-                }
-                Ending end;
-                end.tier = race.tiers[s];
-                end.key = race.keys[s];
-                end.fault = make_error_code(acc.fault);
-                end.latency = latency;
-                end.usage = out->usage;
-                end.cost = out->cost_usd;
-                end.hedged = race.hedged[s];
-                end.detail = std::string(acc.reason);
-                record(ctx, end);
-                a = locked([&] { return pipe.refused(s, now, acc.fault); });
-                continue;
-            }
-            Verdict v = judge(race.tiers[s], out.error());
-            if (race.caller_cancelled) v.fault = Fault::cancelled;
-            // Cut by the budget (the chain's timer cancels; a tier that honours the deadline times out at it).
-            if ((v.fault == Fault::cancelled || v.fault == Fault::timeout) && deadline != Clock::time_point::max() &&
-                clock_.precise_now() >= deadline)
-                v.fault = Fault::deadline_exceeded;
-            Ending end;
-            end.tier = race.tiers[s];
-            end.key = race.keys[s];
-            end.fault = make_error_code(v.fault);
-            end.http_status = v.http_status;
-            end.latency = latency;
-            end.hedged = race.hedged[s];
-            end.detail = std::move(v.detail);
-            record(ctx, end);
-            a = locked([&] { return pipe.failed(s, v, now, detail::jitter_unit()); });
+            now = race.started[s];  // the attempt's latency is measured from its start
+            a = attempt_ended(pipe, ctx, Ended{s, race.tiers[s], race.keys[s], race.hedged[s]}, race.outcomes[s], req, now,
+                              race.caller_cancelled, deadline);
         }
     } catch (...) {
         error = std::current_exception();

@@ -225,7 +225,8 @@ private:
         int const value = obs.transport.value();
         bool const known = value >= static_cast<int>(Fault::rate_limited) && value <= static_cast<int>(Fault::model_unavailable);
         v.fault = known ? static_cast<Fault>(value) : Fault::server_error;
-        v.detail = describe({}, obs.detail.empty() ? std::string(to_string(v.fault)) : obs.detail);
+        // A fault's own name needs no redaction (and a failover step no scan of it).
+        v.detail = obs.detail.empty() ? std::string(to_string(v.fault)) : describe({}, obs.detail);
         return v;
     }
 

@@ -12,8 +12,13 @@ namespace cascade::engine {
 template <class Retry, class Hedge>
 Pipeline<Retry, Hedge>::Pipeline(Book& book, Retry const& retry, Hedge const& hedge, Clock::time_point deadline,
                                  std::uint32_t tokens) noexcept
-    : book_(book), retry_(retry), hedge_(hedge), deadline_(deadline), tokens_(tokens) {
-    if constexpr (Hedge::enabled) book_.requests.fetch_add(1, std::memory_order_relaxed);
+    : book_(book), retry_(retry), deadline_(deadline), tokens_(tokens) {
+    if constexpr (Hedge::enabled) {
+        hedge_ = &hedge;
+        book_.requests.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        (void)hedge;
+    }
 }
 
 template <class Retry, class Hedge>
@@ -65,20 +70,24 @@ Action Pipeline<Retry, Hedge>::start(Clock::time_point now, Access access) {
         a.tier = 0;
         return a;
     }
-    // Nothing restricts the first tier: its order's key, without consulting the state.
-    auto& st = tier(0);
-    if (st.quiet() && s.key_order != KeyOrder::least_recently_limited) {
-        std::size_t key = s.key_order == KeyOrder::round_robin
-                              ? book_.rotation.fetch_add(1, std::memory_order_relaxed) % st.key_count()
-                              : 0;
-        return begin(0, key, 0, false, now);
-    }
+    if (auto a = quiet_pick(now)) return *a;
     if (access == Access::shared) {
         Action a;
         a.step = Step::lock;
         return a;
     }
     return advance(now);
+}
+
+// Nothing restricts the tier being arrived at (no budget, no key cooling, circuit closed): its order's key,
+// without reading or writing the rest of its state, so without the lock.
+template <class Retry, class Hedge>
+std::optional<Action> Pipeline<Retry, Hedge>::quiet_pick(Clock::time_point now) {
+    auto& st = tier(tier_);
+    auto const order = settings().key_order;
+    if (!st.quiet() || order == KeyOrder::least_recently_limited) return std::nullopt;
+    std::size_t key = order == KeyOrder::round_robin ? book_.rotation.fetch_add(1, std::memory_order_relaxed) % st.key_count() : 0;
+    return begin(tier_, key, 0, false, now);
 }
 
 template <class Retry, class Hedge>
@@ -103,7 +112,7 @@ Action Pipeline<Retry, Hedge>::begin(std::uint16_t t, std::size_t key, std::uint
             book_.hedge_credit -= 1.0;
         }
         hedge_at_ = Clock::time_point::max();
-        auto budget = hedge_.budget();
+        auto budget = hedge_->budget();
         int const busy = static_cast<int>(in_flight());
         if (!stop_ && busy < 1 + std::min<int>(budget.max_extra, int(max_slots) - 1)) {
             HedgeContext ctx;
@@ -112,7 +121,7 @@ Action Pipeline<Retry, Hedge>::begin(std::uint16_t t, std::size_t key, std::uint
             ctx.p95 = p95;
             ctx.samples = samples;
             ctx.in_flight = busy;
-            if (auto d = hedge_.delay(ctx)) hedge_at_ = now + *d;
+            if (auto d = hedge_->delay(ctx)) hedge_at_ = now + *d;
         }
     }
     Action a;
@@ -121,7 +130,7 @@ Action Pipeline<Retry, Hedge>::begin(std::uint16_t t, std::size_t key, std::uint
     a.hedge = slot.hedge;
     a.tier = t;
     a.key = slot.key;
-    a.until = hedge_at_;
+    if constexpr (Hedge::enabled) a.until = hedge_at_;
     return a;
 }
 
@@ -131,7 +140,7 @@ Action Pipeline<Retry, Hedge>::skip(Fault why, std::chrono::milliseconds open_fo
     a.step = Step::skip;
     a.tier = tier_;
     a.fault = why;
-    a.open_for = open_for;
+    a.open_for = decltype(a.open_for)(static_cast<std::uint32_t>(std::min<std::int64_t>(open_for.count(), UINT32_MAX)));
     last_ = why;
     next_tier();
     return a;
@@ -141,7 +150,8 @@ template <class Retry, class Hedge>
 Action Pipeline<Retry, Hedge>::idle() const {
     Action a;
     a.step = Step::idle;
-    a.until = (Hedge::enabled && !stop_ && !winner_) ? hedge_at_ : Clock::time_point::max();
+    if constexpr (Hedge::enabled)
+        if (!stop_ && !winner_) a.until = hedge_at_;
     return a;
 }
 
@@ -150,7 +160,7 @@ template <class Retry, class Hedge>
 Action Pipeline<Retry, Hedge>::advance(Clock::time_point now) {
     auto const& s = settings();
     if constexpr (Hedge::enabled) {
-        if (in_flight() >= std::size_t(1 + std::min<int>(hedge_.budget().max_extra, int(max_slots) - 1))) {
+        if (in_flight() >= std::size_t(1 + std::min<int>(hedge_->budget().max_extra, int(max_slots) - 1))) {
             hedging_ = false;
             return idle();
         }
@@ -170,6 +180,7 @@ Action Pipeline<Retry, Hedge>::advance(Clock::time_point now) {
                 a.tier = tier_;
                 return a;
             }
+            if (auto a = quiet_pick(now)) return *a;
             auto adm = st.admit(now);
             if (!adm.allowed) {
                 waitable_ |= std::uint64_t{1} << std::min<std::uint16_t>(tier_, 63);

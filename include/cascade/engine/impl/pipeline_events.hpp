@@ -177,7 +177,7 @@ Action Pipeline<Retry, Hedge>::cancelled(Clock::time_point now) {
 
 template <class Retry, class Hedge>
 bool Pipeline<Retry, Hedge>::hedge_allowed() {
-    auto budget = hedge_.budget();
+    auto budget = hedge_->budget();
     auto requests = book_.requests.load(std::memory_order_relaxed);
     if (book_.hedge_credit < 0.0) book_.hedge_credit = budget.burst;
     book_.hedge_credit = std::min(budget.burst, book_.hedge_credit + budget.max_ratio * double(requests - book_.hedge_seen));
