@@ -206,6 +206,7 @@ private:
     Action ended(std::size_t slot, Verdict const& v, Clock::time_point now, double jitter);
     bool hedge_allowed();
     void next_tier() noexcept;
+    static std::uint32_t bit_of(std::uint16_t tier) noexcept { return std::uint32_t{1} << std::min<std::uint16_t>(tier, 31); }
     std::size_t free_slot() const noexcept;
 
     struct None {};
@@ -219,16 +220,17 @@ private:
     // Keys of the tier being tried that this request tried; tiers passed over or left for reasons time
     // cures (cooling, budgets, an open circuit).
     std::uint64_t tried_ = 0;
-    std::uint64_t waitable_ = 0;
-    Clock::duration waited_{0};
+    // (Tiers past the 32nd share the last bit.)
+    std::uint32_t waitable_ = 0;
+    // Waited so far, in milliseconds (a request's waits are bounded by `max_wait`).
+    std::uint32_t waited_ms_ = 0;
     std::uint32_t tokens_;
     Fault last_ = Fault::unconfigured;
-    int pending_key_ = no_key;
     std::uint32_t pending_tokens_ = 0;
-    Fault pending_fault_ = Fault::unconfigured;
     std::uint16_t tier_ = 0;
     std::uint16_t then_tier_ = 0;
-    std::uint16_t pending_tier_ = 0;
+    // The slot whose attempt the queued notifications are about (it is not reused before they are out).
+    std::uint8_t pending_slot_ = 0;
     bool first_pick_ = true;
     bool pulled_ = false;
     bool probe_ = false;

@@ -219,7 +219,9 @@ template <class Policies, class... Tiers>
 boost::asio::awaitable<typename BasicChain<Policies, Tiers...>::result_type>
 BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point start, Clock::time_point deadline, Context* outer) {
     using engine::Step;
-    // Only what lives across a suspension is here; the rest is in the plain functions above.
+    // Only what lives across a suspension is here; the rest is in the plain functions above. The frame is
+    // about 990 bytes with g++ 12 -O2, 30 under Asio's recycling limit: bench_chain's allocs/req shows a
+    // change that crosses it.
     Context ctx;
     std::vector<Attempt> own_trail;
     ctx.trail = outer ? outer->trail : &own_trail;

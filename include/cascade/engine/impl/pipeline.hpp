@@ -183,7 +183,7 @@ Action Pipeline<Retry, Hedge>::advance(Clock::time_point now) {
             if (auto a = quiet_pick(now)) return *a;
             auto adm = st.admit(now);
             if (!adm.allowed) {
-                waitable_ |= std::uint64_t{1} << std::min<std::uint16_t>(tier_, 63);
+                waitable_ |= bit_of(tier_);
                 return skip(Fault::circuit_open, adm.open_for);
             }
             probe_ = adm.probe;
@@ -198,7 +198,7 @@ Action Pipeline<Retry, Hedge>::advance(Clock::time_point now) {
             probe_ = false;
         }
         if (first_pick_) {
-            if (pick.why == Fault::exhausted) waitable_ |= std::uint64_t{1} << std::min<std::uint16_t>(tier_, 63);
+            if (pick.why == Fault::exhausted) waitable_ |= bit_of(tier_);
             return skip(pick.why, std::chrono::milliseconds{0});
         }
         next_tier();  // every key of the tier tried, cooling or out
@@ -227,18 +227,20 @@ Action Pipeline<Retry, Hedge>::finish(Clock::time_point now) {
     if (!stop_ && s.max_wait.count() > 0 && waits_ < detail::max_waits && waitable_ != 0) {
         std::optional<Clock::time_point> earliest;
         std::uint16_t which = 0;
-        for (std::uint16_t t = 0; t < s.fallible && t < 64; ++t) {
-            if (!((waitable_ >> t) & 1u)) continue;
+        for (std::uint16_t t = 0; t < s.fallible; ++t) {
+            if (!(waitable_ & bit_of(t))) continue;
             auto at = tier(t).usable_at(now, tokens_);
             if (at && (!earliest || *at < *earliest)) earliest = at, which = t;
         }
         auto const cap = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::hours(24 * 365));
-        Clock::duration const allowed = std::chrono::duration_cast<Clock::duration>(std::min(s.max_wait, cap)) - waited_;
+        Clock::duration const allowed = std::chrono::duration_cast<Clock::duration>(std::min(s.max_wait, cap)) -
+                                        std::chrono::milliseconds(waited_ms_);
         if (earliest && *earliest - now <= allowed && (deadline_ == Clock::time_point::max() || *earliest + s.slack < deadline_)) {
             then_ = Then::cooldown;
             then_tier_ = which;
             then_until_ = *earliest;
-            waited_ += *earliest - now;
+            auto const wait_ms = std::chrono::ceil<std::chrono::milliseconds>(*earliest - now).count();
+            waited_ms_ = static_cast<std::uint32_t>(std::min<std::int64_t>(std::int64_t{waited_ms_} + wait_ms, UINT32_MAX));
             ++waits_;
             Action a;
             a.step = Step::wait;
@@ -258,12 +260,13 @@ template <class Retry, class Hedge>
 Action Pipeline<Retry, Hedge>::proceed(Clock::time_point now) {
     if (pending_) {
         Action a;
-        a.tier = pending_tier_;
-        a.key = pending_key_;
-        auto& st = tier(pending_tier_);
+        auto const& about = slots_[pending_slot_];
+        a.tier = about.tier;
+        a.key = about.key;
+        auto& st = tier(about.tier);
         if (pending_ & publish_key) {
             pending_ &= ~publish_key;
-            auto ks = st.key(static_cast<std::size_t>(pending_key_));
+            auto ks = st.key(static_cast<std::size_t>(about.key));
             a.step = Step::publish;
             a.news = News::key;
             a.until = ks.cool_until;
@@ -281,7 +284,7 @@ Action Pipeline<Retry, Hedge>::proceed(Clock::time_point now) {
         } else {
             pending_ &= ~notice_open;
             a.step = Step::notice;
-            a.fault = pending_fault_;
+            a.fault = Fault::model_unavailable;  // the one notice there is
             a.until = st.open_until();
         }
         return a;

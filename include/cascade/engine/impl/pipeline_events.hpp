@@ -33,8 +33,7 @@ Action Pipeline<Retry, Hedge>::accepted(std::size_t i, Clock::time_point now, st
     then_ = Then::answer;
     if (settings().sharing && st.key_limits_tokens() && used_tokens) {
         pending_ |= publish_tokens;
-        pending_tier_ = slot.tier;
-        pending_key_ = slot.key;
+        pending_slot_ = static_cast<std::uint8_t>(i);
         pending_tokens_ = used_tokens;
     }
     if (!pending_ && in_flight() == 0) {
@@ -78,17 +77,13 @@ Action Pipeline<Retry, Hedge>::ended(std::size_t i, Verdict const& v, Clock::tim
     Change change = st.on_failure(key, v, now, slot.probe);
     // One attempt's news at a time: a hedge's that ends while another's is still queued is not published
     // (its tier state has it all the same).
-    if (!pending_ || (pending_tier_ == slot.tier && pending_key_ == slot.key)) {
+    if (!pending_ || pending_slot_ == i) {
         if (settings().sharing) {
             if (change.key) pending_ |= publish_key;
             if (v.scope == Scope::provider) pending_ |= publish_circuit;
         }
-        if (change.opened && v.fault == Fault::model_unavailable) {
-            pending_ |= notice_open;
-            pending_fault_ = v.fault;
-        }
-        pending_tier_ = slot.tier;
-        pending_key_ = slot.key;
+        if (change.opened && v.fault == Fault::model_unavailable) pending_ |= notice_open;
+        pending_slot_ = static_cast<std::uint8_t>(i);
     }
     if (winner_ || slot.cancel_sent) return proceed(now);
     last_ = v.fault;
@@ -108,7 +103,7 @@ Action Pipeline<Retry, Hedge>::ended(std::size_t i, Verdict const& v, Clock::tim
         }
     }
     if (slot.tier == tier_) {
-        auto const bit = std::uint64_t{1} << std::min<std::uint16_t>(tier_, 63);
+        auto const bit = bit_of(tier_);
         if (v.scope == Scope::key) {
             waitable_ |= bit;  // its next key, or its cooldown
         } else {
@@ -144,10 +139,10 @@ Action Pipeline<Retry, Hedge>::waited(Clock::time_point now) {
             return a;
         }
         case Recheck::next_key:
-            waitable_ |= std::uint64_t{1} << std::min<std::uint16_t>(slot.tier, 63);
+            waitable_ |= bit_of(slot.tier);
             break;  // another request cooled the key meanwhile
         case Recheck::next_tier:
-            waitable_ |= std::uint64_t{1} << std::min<std::uint16_t>(slot.tier, 63);
+            waitable_ |= bit_of(slot.tier);
             if (slot.tier == tier_) next_tier();  // another request opened the circuit meanwhile
             break;
         }
