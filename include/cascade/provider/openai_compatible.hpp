@@ -260,15 +260,17 @@ struct GroqTraits {
     }
 };
 
-/// DeepSeek: `deepseek-chat`, different infrastructure, cheap; no rate-limit headers.
+/// DeepSeek: different infrastructure, cheap; no rate-limit headers. `deepseek-chat` was retired on
+/// 2026-07-24 (api-docs.deepseek.com, checked 2026-10): its name now gets a 400 naming `deepseek-v4-flash`
+/// and `deepseek-v4-pro`. Prices are flash's peak-hour ones, an upper bound: off-peak they are half.
 struct DeepSeekTraits {
     static constexpr std::string_view env_prefix = "DEEPSEEK";
     static ProviderConfig defaults() {
         ProviderConfig c;
         c.name = "deepseek";
         c.base_url = "https://api.deepseek.com";
-        c.model = "deepseek-chat";
-        c.prices = {0.27, 1.10};
+        c.model = "deepseek-v4-flash";
+        c.prices = {0.30, 1.20};  // cache-miss input, output; peak (01-04, 06-10 UTC, Mon-Fri)
         // DeepSeek may hold a non-streamed request in its queue for minutes, sending blank lines.
         c.http.attempt_timeout = std::chrono::seconds(120);
         return c;
