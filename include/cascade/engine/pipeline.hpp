@@ -198,6 +198,7 @@ private:
 
     Action advance(Clock::time_point now);
     std::optional<Action> quiet_pick(Clock::time_point now);
+    std::optional<Action> settle_others();
     Action proceed(Clock::time_point now);
     Action finish(Clock::time_point now);
     Action begin(std::uint16_t tier, std::size_t key, std::uint32_t reserved, bool probe, Clock::time_point now);

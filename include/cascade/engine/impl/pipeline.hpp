@@ -208,10 +208,10 @@ Action Pipeline<Retry, Hedge>::advance(Clock::time_point now) {
     return finish(now);
 }
 
-// Nothing more to start: wait for the earliest cooldown if that is worth it, else the end.
+// Before the request ends (an answer won, or it stops): a cancel for each attempt still in flight, one
+// at a time, then idle until they have all reported; nullopt once none is left.
 template <class Retry, class Hedge>
-Action Pipeline<Retry, Hedge>::finish(Clock::time_point now) {
-    then_ = Then::finish;
+std::optional<Action> Pipeline<Retry, Hedge>::settle_others() {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         auto& slot = slots_[i];
         if (slot.busy && !slot.cancel_sent) {
@@ -223,6 +223,14 @@ Action Pipeline<Retry, Hedge>::finish(Clock::time_point now) {
         }
     }
     if (in_flight() > 0) return idle();
+    return std::nullopt;
+}
+
+// Nothing more to start: wait for the earliest cooldown if that is worth it, else the end.
+template <class Retry, class Hedge>
+Action Pipeline<Retry, Hedge>::finish(Clock::time_point now) {
+    then_ = Then::finish;
+    if (auto a = settle_others()) return *a;
     auto const& s = settings();
     if (!stop_ && s.max_wait.count() > 0 && waits_ < detail::max_waits && waitable_ != 0) {
         std::optional<Clock::time_point> earliest;
@@ -291,17 +299,7 @@ Action Pipeline<Retry, Hedge>::proceed(Clock::time_point now) {
     }
     switch (then_) {
     case Then::answer:
-        for (std::size_t i = 0; i < slots_.size(); ++i) {
-            auto& slot = slots_[i];
-            if (slot.busy && !slot.cancel_sent) {
-                slot.cancel_sent = true;
-                Action a;
-                a.step = Step::cancel;
-                a.slot = static_cast<std::uint8_t>(i);
-                return a;
-            }
-        }
-        if (in_flight() > 0) return idle();
+        if (auto a = settle_others()) return *a;
         {
             Action a;
             a.step = Step::answer;
