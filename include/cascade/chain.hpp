@@ -210,7 +210,7 @@ private:
     std::string const& label(std::size_t tier, int key) const;
     Clock::time_point deadline_for(Request const& req) const;
     std::chrono::microseconds since(Clock::time_point t0) const;
-    void record(Context& ctx, Ending const& e);
+    void record(std::vector<Attempt>* trail, Ending const& e);
     void record_special(std::size_t row, std::string_view name, std::chrono::microseconds latency);
     void say(std::string_view line) const;
     template <class F>

@@ -147,9 +147,10 @@ void BasicChain<Policies, Tiers...>::say(std::string_view line) const {
         std::fprintf(stderr, "cascade: %.*s\n", static_cast<int>(line.size()), line.data());
 }
 
-// One attempt's end, or one skip: to the observer, and into the trail unless it is the answer.
+// The one place an attempt's end (the answer's too) or a skip is recorded: to the observer, and, when it
+// failed or was skipped, into `trail`.
 template <class Policies, class... Tiers>
-void BasicChain<Policies, Tiers...>::record(Context& ctx, Ending const& end) {
+void BasicChain<Policies, Tiers...>::record(std::vector<Attempt>* trail, Ending const& end) {
     AttemptEvent e;
     e.tier = end.tier;
     e.tier_name = names_[end.tier];
@@ -173,7 +174,7 @@ void BasicChain<Policies, Tiers...>::record(Context& ctx, Ending const& end) {
     a.latency = end.latency;
     a.detail = end.detail;
     a.hedged = end.hedged;
-    ctx.trail->push_back(std::move(a));
+    trail->push_back(std::move(a));
 }
 
 // Rows after the tiers in the stats: answers from the cache, answers shared with a request in flight.

@@ -19,22 +19,20 @@ namespace cascade {
 
 // --- The ends of a request -------------------------------------------------------------------------
 
-// The answer, finished in place (moving a Completion costs five strings): labelled, reported once to the
-// observer with `c.latency`, the attempt's own, which then becomes the request's; given the trail.
+// The answer, finished in place (moving a Completion costs five strings): labelled, recorded with
+// `c.latency`, the attempt's own, which then becomes the request's; given the trail.
 template <class Policies, class... Tiers>
 void BasicChain<Policies, Tiers...>::finish(Completion& c, std::size_t tier, int key, Clock::time_point start, Clock::time_point now,
                                             std::vector<Attempt>& own_trail, Context* outer, bool hedged) {
     if (c.label.empty()) c.label = label(tier, key);
-    AttemptEvent e;
-    e.tier = tier;
-    e.tier_name = names_[tier];
-    e.label = label(tier, key);
-    e.key = key;
-    e.hedged = hedged;
-    e.latency = c.latency;
-    e.usage = c.usage;
-    e.cost_usd = c.cost_usd;
-    shared_->observe.on_attempt(e);
+    Ending end;
+    end.tier = tier;
+    end.key = key;
+    end.latency = c.latency;
+    end.usage = c.usage;
+    end.cost = c.cost_usd;
+    end.hedged = hedged;
+    record(nullptr, end);  // the answer is not in its own trail
     c.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - start);
     if (!outer) c.trail = std::move(own_trail);
 }
@@ -131,7 +129,7 @@ engine::Action BasicChain<Policies, Tiers...>::attempt_ended(Pipeline& pipe, Con
                 end.usage = out->usage;
                 end.cost = out->cost_usd;
                 end.detail = "answered after another attempt won";
-                record(ctx, end);
+                record(ctx.trail, end);
             }
             return a;
         }
@@ -140,7 +138,7 @@ engine::Action BasicChain<Policies, Tiers...>::attempt_ended(Pipeline& pipe, Con
         end.usage = out->usage;
         end.cost = out->cost_usd;
         end.detail = std::string(acc.reason);
-        record(ctx, end);
+        record(ctx.trail, end);
         std::lock_guard lock(shared_->mutex);
         return pipe.refused(at.slot, now, acc.fault);
     }
@@ -153,7 +151,7 @@ engine::Action BasicChain<Policies, Tiers...>::attempt_ended(Pipeline& pipe, Con
     end.fault = make_error_code(v.fault);
     end.http_status = v.http_status;
     end.detail = std::move(v.detail);
-    record(ctx, end);
+    record(ctx.trail, end);
     std::lock_guard lock(shared_->mutex);
     return pipe.failed(at.slot, v, now, detail::jitter_unit());
 }
@@ -171,7 +169,7 @@ engine::Action BasicChain<Policies, Tiers...>::noted(Pipeline& pipe, Context& ct
                                                    : std::string("circuit half-open, probe in flight"))
                      : a.fault == Fault::unconfigured ? std::string("no key configured")
                                                       : std::string("every key is cooling down, disabled or over budget");
-        record(ctx, end);
+        record(ctx.trail, end);
     } else {
         auto minutes = std::chrono::duration_cast<std::chrono::minutes>(a.until - now).count();
         say("tier '" + names_[a.tier] + "' says its model is retired or unknown (" + std::string(to_string(a.fault)) +
