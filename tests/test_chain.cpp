@@ -780,6 +780,37 @@ TEST_CASE("one chain shared by many coroutines on two threads answers every requ
     CHECK(s[0].attempts == static_cast<std::uint64_t>(workers * per_worker + 1));
 }
 
+TEST_CASE("hedged requests on two threads, some cut by their deadline: each answered once, no attempt outlives its request",
+          "[chain][hedge][concurrency]") {
+    asio::io_context io(2);
+    ScriptedTier groq("groq", 3);
+    groq.otherwise(Step::ok("groq").after(3ms));
+    using Hedged = cascade::DefaultPolicies::with_hedge<cascade::Hedge>;
+    cascade::BasicChain<Hedged, ScriptedTier, cascade::Template> chain(io.get_executor(), groq, make_template());
+    chain.hedge_policy().fixed_delay = 1ms;  // most requests are hedged
+    chain.hedge_policy().limits.max_ratio = 1.0;
+    constexpr int workers = 32, per_worker = 10;
+    std::atomic<int> answered{0}, from_template{0};
+    auto worker = [&](int w) -> asio::awaitable<void> {
+        for (int i = 0; i < per_worker; ++i) {
+            auto req = make_req("request " + std::to_string(i));
+            if ((w + i) % 4 == 0) req.deadline = 2ms;  // cut mid-attempt: the chain's timer cancels the attempts
+            auto c = co_await chain.complete(req);
+            ++answered;
+            if (c.origin == cascade::Origin::fallback) ++from_template;
+        }
+    };
+    for (int w = 0; w < workers; ++w) asio::co_spawn(io, worker(w), asio::detached);
+    std::thread second([&] { io.run(); });
+    io.run();
+    second.join();
+    CHECK(answered == workers * per_worker);
+    CHECK(groq.script()->in_flight == 0);  // every attempt ended before its request did
+    auto s = chain.observer().snapshot();
+    CHECK(s[0].hedges > 0);
+    CHECK(s[0].hits + static_cast<std::uint64_t>(from_template.load()) == static_cast<std::uint64_t>(workers * per_worker));
+}
+
 // --- Cache and single flight -----------------------------------------------------------------------
 
 namespace {

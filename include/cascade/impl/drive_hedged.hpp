@@ -48,28 +48,43 @@ struct BasicChain<Policies, Tiers...>::Race {
     std::array<std::uint16_t, slots> tiers{};
     std::array<int, slots> keys{};
     std::array<bool, slots> hedged{};
-    std::array<bool, slots> busy{};
-    // The hedge timer armed last; an older one is cancelled when a new one is armed.
+    // The hedge timer armed last (touched on the strand only); an older one is cancelled when a new one is.
     std::shared_ptr<boost::asio::cancellation_signal> timer;
     std::size_t generation = 0;
     Clock::time_point armed = Clock::time_point::max();
     int running = 0;
     std::atomic<bool> caller_cancelled{false};
 
-    // Cancels what is in flight, on the strand its operations run on.
+    // Every cancellation signal is bound and emitted on the strand the attempts run on: the caller's
+    // cancellation may arrive on any thread, while the driver spawns the next attempt on another.
+    void spawn(std::size_t s, boost::asio::awaitable<void> op) {
+        boost::asio::post(strand, [this, s, op = std::move(op)]() mutable {
+            auto done = [this, s](std::exception_ptr) { events.try_send(boost::system::error_code{}, s); };
+            boost::asio::co_spawn(strand, std::move(op), boost::asio::bind_cancellation_slot(cancels[s].slot(), std::move(done)));
+        });
+    }
+    void spawn_timer(std::size_t id, boost::asio::awaitable<boost::system::error_code> wait) {
+        boost::asio::post(strand, [this, id, wait = std::move(wait)]() mutable {
+            if (timer) timer->emit(boost::asio::cancellation_type::terminal);
+            timer = std::make_shared<boost::asio::cancellation_signal>();
+            // The handler keeps its signal alive: a newer timer replaces `timer` before this one ends.
+            auto fired = [this, id, keep = timer](std::exception_ptr, boost::system::error_code ec) { events.try_send(ec, id); };
+            boost::asio::co_spawn(strand, std::move(wait), boost::asio::bind_cancellation_slot(timer->slot(), std::move(fired)));
+        });
+    }
     void cancel_slot(std::size_t s) {
         boost::asio::post(strand, [this, s] { cancels[s].emit(boost::asio::cancellation_type::terminal); });
     }
+    // Its event is the last: the strand runs it after everything queued before it.
+    void barrier() {
+        boost::asio::post(strand, [this] { events.try_send(boost::system::error_code{}, std::size_t(-1)); });
+    }
+    // A signal with nothing bound to it, or whose operation has ended, ignores the emit.
     void cancel_everything() {
         boost::asio::post(strand, [this] {
-            for (std::size_t s = 0; s < slots; ++s)
-                if (busy[s]) cancels[s].emit(boost::asio::cancellation_type::terminal);
+            for (auto& c : cancels) c.emit(boost::asio::cancellation_type::terminal);
             if (timer) timer->emit(boost::asio::cancellation_type::terminal);
         });
-    }
-    void cancel_timer() {
-        if (!timer) return;
-        boost::asio::post(strand, [t = timer] { t->emit(boost::asio::cancellation_type::terminal); });
     }
 };
 
@@ -112,7 +127,6 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
                 race.tiers[s] = a.tier;
                 race.keys[s] = a.key;
                 race.hedged[s] = a.hedge;
-                race.busy[s] = true;
                 auto op = [](BasicChain* self, Race* r, std::size_t s, std::size_t tier, Request const* rq) -> boost::asio::awaitable<void> {
                     Outcome o;
                     try {
@@ -122,9 +136,7 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
                     }
                     r->outcomes[s] = std::move(o);
                 }(this, &race, s, a.tier, &req);
-                auto done = [&race, s](std::exception_ptr) { race.events.try_send(boost::system::error_code{}, s); };
-                auto token = boost::asio::bind_cancellation_slot(race.cancels[s].slot(), std::move(done));
-                boost::asio::co_spawn(race.strand, std::move(op), std::move(token));
+                race.spawn(s, std::move(op));
                 ++race.running;
                 await_event = true;
                 break;
@@ -173,14 +185,8 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
             // A hedge is due at `a.until` (for an attempt or an idle step): a timer of its own, which sends
             // its id when it fires or is cancelled.
             if (a.until != race.armed && a.until != Clock::time_point::max()) {
-                race.cancel_timer();
                 race.armed = a.until;
-                auto signal = std::make_shared<boost::asio::cancellation_signal>();
-                race.timer = signal;
-                std::size_t const id = Race::slots + ++race.generation;
-                auto wait = clock_.wait_until(a.until);
-                auto fired = [&race, id](std::exception_ptr, boost::system::error_code ec) { race.events.try_send(ec, id); };
-                boost::asio::co_spawn(race.strand, std::move(wait), boost::asio::bind_cancellation_slot(signal->slot(), std::move(fired)));
+                race.spawn_timer(Race::slots + ++race.generation, clock_.wait_until(a.until));
                 ++race.running;
             }
             if (caller.is_connected()) caller.assign(forward);
@@ -196,7 +202,6 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
             }
             // Attempt `id` ended. What a nested chain wrote to its trail joins the request's.
             std::size_t const s = id;
-            race.busy[s] = false;
             for (auto& t : race.trails[s]) ctx.trail->push_back(std::move(t));
             race.trails[s].clear();
             now = race.started[s];  // the attempt's latency is measured from its start
@@ -206,16 +211,17 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
     } catch (...) {
         error = std::current_exception();
     }
-    // Nothing the request started outlives it.
+    // Nothing the request started outlives it: every attempt and timer reports its end, then a last event
+    // posted to the strand runs after every handler and emit queued there, all of which use `race`.
     if (caller.is_connected()) caller.clear();
-    if (race.running > 0) {
-        race.cancel_everything();
-        while (race.running > 0) {
-            auto [ec, id] = co_await race.events.async_receive(
-                boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(), boost::asio::as_tuple(boost::asio::use_awaitable)));
-            (void)ec, (void)id;
-            --race.running;
-        }
+    if (race.running > 0) race.cancel_everything();
+    race.barrier();
+    ++race.running;
+    while (race.running > 0) {
+        auto [ec, id] = co_await race.events.async_receive(
+            boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(), boost::asio::as_tuple(boost::asio::use_awaitable)));
+        (void)ec, (void)id;
+        --race.running;
     }
     co_await boost::asio::this_coro::throw_if_cancelled(rethrow);
     if (error) std::rethrow_exception(error);
