@@ -232,7 +232,9 @@ TEST_CASE("when every tier is cooling, the chain waits for the earliest key and 
     auto c = complete(io, chain, req);
     CHECK(c.label == "groq2");
     CHECK(c.text == "after the wait");
-    CHECK(chain.clock().now() - start == 2s);  // simulated: nothing slept
+    // Simulated: nothing slept. The wake is spread over a quarter of the wait after the key is free.
+    CHECK(chain.clock().now() - start >= 2s);
+    CHECK(chain.clock().now() - start < 2500ms);
     REQUIRE(c.trail.size() == 3);
     CHECK(has_fault(c.trail[0].fault, Fault::rate_limited));
     CHECK(has_fault(c.trail[1].fault, Fault::rate_limited));

@@ -140,6 +140,17 @@ TEST_CASE("all keys cooling, the earliest free in 2 s with 1 s of deadline left:
     CHECK(p.next(t0).step == Step::terminal);
 }
 
+TEST_CASE("requests waiting for the same key wake spread over a window after it is free, not all at once", "[engine][wait]") {
+    Book b({1});
+    b.tier(0).on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 1s), t0, false);
+    auto first = b.request(no_deadline, 100);
+    auto later = cascade::engine::Pipeline<cascade::Backoff>(b.book, b.retry, b.no_hedge, no_deadline, 100, 0.5);
+    check_skip(first.start(t0), 0, Fault::exhausted);
+    check_skip(later.start(t0), 0, Fault::exhausted);
+    CHECK(first.next(t0).until == t0 + 1s);
+    CHECK(later.next(t0).until == t0 + 1s + 125ms);  // half of the window: a quarter of the wait
+}
+
 TEST_CASE("a cooldown longer than max_wait is not waited for, even with no deadline", "[engine][wait]") {
     Book b({1});
     b.tier(0).on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 6s), t0, false);

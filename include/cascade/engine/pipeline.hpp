@@ -144,7 +144,11 @@ public:
     static constexpr std::size_t max_slots = Hedge::enabled ? 4 : 1;
 
     /// @param tokens the request's estimated tokens, for budgets.
-    Pipeline(Book& book, Retry const& retry, Hedge const& hedge, Clock::time_point deadline, std::uint32_t tokens) noexcept;
+    /// @param spread in [0, 1): where in its window this request wakes from a wait for a cooldown. Requests
+    ///        waiting for the same key would otherwise all go at the instant it is free, and all but the
+    ///        first meet its next 429 (the window: a quarter of the wait, at most a second).
+    Pipeline(Book& book, Retry const& retry, Hedge const& hedge, Clock::time_point deadline, std::uint32_t tokens,
+             double spread = 0.0) noexcept;
 
     /// @brief The first action.
     Action start(Clock::time_point now, Access access = Access::exclusive);
@@ -232,15 +236,17 @@ private:
     std::uint16_t then_tier_ = 0;
     // The slot whose attempt the queued notifications are about (it is not reused before they are out).
     std::uint8_t pending_slot_ = 0;
-    bool first_pick_ = true;
-    bool pulled_ = false;
-    bool probe_ = false;
-    bool stop_ = false;
-    bool hedging_ = false;
+    // Flags in bits: the pipeline lives in the driver's frame, whose size Asio's recycling bounds.
+    bool first_pick_ : 1 = true;
+    bool pulled_ : 1 = false;
+    bool probe_ : 1 = false;
+    bool stop_ : 1 = false;
+    bool hedging_ : 1 = false;
     Then then_ = Then::advance;
     std::uint8_t pending_ = 0;
     std::uint8_t waits_ = 0;
     std::uint8_t then_slot_ = 0;
+    std::uint8_t spread_ = 0;  // in 256ths
     std::optional<std::uint8_t> winner_;
     std::array<Slot, max_slots> slots_{};
 };

@@ -224,7 +224,7 @@ BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point star
     std::vector<Attempt> own_trail;
     ctx.trail = outer ? outer->trail : &own_trail;
     ctx.deadline = outer ? outer->deadline : clock_.to_steady(deadline);
-    Pipeline pipe(shared_->book, retry_, hedge_, deadline, tokens_of(req));
+    Pipeline pipe(shared_->book, retry_, hedge_, deadline, tokens_of(req), detail::jitter_unit());
     Clock::time_point now = start;
     engine::Action a = first_action(pipe, now);
     boost::asio::cancellation_state cs;

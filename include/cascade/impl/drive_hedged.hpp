@@ -97,8 +97,7 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
     std::vector<Attempt> own_trail;
     ctx.trail = outer ? outer->trail : &own_trail;
     ctx.deadline = outer ? outer->deadline : clock_.to_steady(deadline);
-    Pipeline pipe(shared_->book, retry_, hedge_, deadline,
-                  static_cast<std::uint32_t>(std::min<std::size_t>(req.estimated_tokens(), std::numeric_limits<std::uint32_t>::max())));
+    Pipeline pipe(shared_->book, retry_, hedge_, deadline, tokens_of(req), detail::jitter_unit());
     // The caller's cancellation reaches every attempt in flight, and comes back as their ends: the awaits
     // of this coroutine must not throw it.
     bool const rethrow = co_await boost::asio::this_coro::throw_if_cancelled();

@@ -11,8 +11,9 @@ namespace cascade::engine {
 
 template <class Retry, class Hedge>
 Pipeline<Retry, Hedge>::Pipeline(Book& book, Retry const& retry, Hedge const& hedge, Clock::time_point deadline,
-                                 std::uint32_t tokens) noexcept
-    : book_(book), retry_(retry), deadline_(deadline), tokens_(tokens) {
+                                 std::uint32_t tokens, double spread) noexcept
+    : book_(book), retry_(retry), deadline_(deadline), tokens_(tokens),
+      spread_(static_cast<std::uint8_t>(std::clamp(spread, 0.0, 0.999) * 256.0)) {
     if constexpr (Hedge::enabled) {
         hedge_ = &hedge;
         book_.requests.fetch_add(1, std::memory_order_relaxed);
@@ -243,6 +244,11 @@ Action Pipeline<Retry, Hedge>::finish(Clock::time_point now) {
         auto const cap = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::hours(24 * 365));
         Clock::duration const allowed = std::chrono::duration_cast<Clock::duration>(std::min(s.max_wait, cap)) -
                                         std::chrono::milliseconds(waited_ms_);
+        if (earliest && *earliest - now <= allowed) {
+            // Where in the window after the earliest instant this request wakes (see `spread`).
+            auto const window = std::min<Clock::duration>((*earliest - now) / 4, std::chrono::seconds(1));
+            *earliest += window * spread_ / 256;
+        }
         if (earliest && *earliest - now <= allowed && (deadline_ == Clock::time_point::max() || *earliest + s.slack < deadline_)) {
             then_ = Then::cooldown;
             then_tier_ = which;
