@@ -99,6 +99,10 @@ struct Settings {
     ms quota{1500};
     ms rate_limited{1000};
     ms break_for{1000};
+    // The longest a request waits for a cooldown, scaled as the cooldowns are: in production a silent
+    // 429 rests a key 60 s and a request waits at most 5 s; here rests last about a second. A wait must
+    // stay a fraction of a rest, or every request would wait and the soak would test a queue.
+    ms max_wait{250};
     // Check 3: a request that reaches the upstream up to this long after it asked for a rest may have
     // been in flight already (sent before the chain read the 429 or 1010): connect, write and read on
     // loopback plus the chain's handling of the answer, on 2 busy threads of a Debug build.
@@ -259,6 +263,7 @@ public:
         cfg.circuit.blocked_cooldown = s_.blocked;
         cfg.circuit.quota_cooldown = s_.quota;
         cfg.circuit.rate_limited_cooldown = s_.rate_limited;
+        cfg.max_wait = s_.max_wait;
         if constexpr (ChainT::infallible) {
             chain_.emplace(io_.get_executor(), cfg, cascade::Groq<5>(groq_config()), cascade::DeepSeek(deepseek_config()),
                            cascade::Template{[](cascade::Request const& r) { return "template: " + r.prompt(); }});
