@@ -78,7 +78,7 @@ TEST_CASE("403 error code 1010 in plain text is a block of the whole provider", 
         auto v = classify(make(403, body, {{"server", "cloudflare"}, {"content-type", "text/plain; charset=UTF-8"}}));
         CHECK(v.fault == Fault::blocked);
         CHECK(v.scope == Scope::provider);
-        CHECK(v.cool_for == 0ms);  // the block says nothing: the chain's CircuitConfig::blocked_cooldown decides
+        CHECK_FALSE(v.cool_for.has_value());  // the block says nothing: the chain's CircuitConfig::blocked_cooldown decides
         CHECK_FALSE(v.retry_same);
         CHECK(v.http_status == 403);
     }
@@ -110,7 +110,7 @@ TEST_CASE("Cloudflare's 1015 IP rate limit rests the whole provider for its retr
     auto text = classify(make(429, "error code: 1015\n", {{"content-type", "text/plain; charset=UTF-8"}, {"content-length", "17"}}));
     CHECK(text.fault == Fault::rate_limited);
     CHECK(text.scope == Scope::provider);
-    CHECK(text.cool_for == 0ms);  // no retry-after: the chain's CircuitConfig::edge_rate_limited_cooldown decides
+    CHECK_FALSE(text.cool_for.has_value());  // no retry-after: the chain's CircuitConfig::edge_rate_limited_cooldown decides
     auto json = classify(make(429, cf_1015_json, {{"retry-after", "30"}, {"server", "cloudflare"}}));
     CHECK(json.scope == Scope::provider);
     CHECK(json.cool_for == 30s);
@@ -135,7 +135,7 @@ TEST_CASE("retry-after beats the message, and x-ratelimit-reset-* serves when no
     CHECK(reset.cool_for == 179560ms);
     auto longer = classify(make(429, "{}", {{"x-ratelimit-reset-requests", "1m26.4s"}, {"x-ratelimit-reset-tokens", "36.27s"}}));
     CHECK(longer.cool_for == 86400ms);
-    CHECK(classify(make(429, "{}")).cool_for == 0ms);  // says nothing: the chain's CircuitConfig::rate_limited_cooldown
+    CHECK_FALSE(classify(make(429, "{}")).cool_for.has_value());  // says nothing: the chain's CircuitConfig::rate_limited_cooldown
 }
 
 TEST_CASE("a 429 with an HTTP date in retry-after cools until that date", "[classify]") {
@@ -162,7 +162,7 @@ TEST_CASE("Vertex and Gemini RESOURCE_EXHAUSTED are per-key rate limits, honouri
     auto vertex = classify(make(429, R"({"error":{"code":429,"message":"Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.","errors":[{"message":"Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.","domain":"global","reason":"rateLimitExceeded"}],"status":"RESOURCE_EXHAUSTED"}})"));
     CHECK(vertex.fault == Fault::rate_limited);
     CHECK(vertex.scope == Scope::key);
-    CHECK(vertex.cool_for == 0ms);  // no RetryInfo: the chain's rate_limited_cooldown
+    CHECK_FALSE(vertex.cool_for.has_value());  // no RetryInfo: the chain's rate_limited_cooldown
     auto gemini = classify(make(429, R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier","quotaDimensions":{"location":"global","model":"gemini-2.5-flash"},"quotaValue":"10"}]},{"@type":"type.googleapis.com/google.rpc.Help","links":[{"description":"Learn more about Gemini API quotas","url":"https://ai.google.dev/gemini-api/docs/rate-limits"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"33s"}]}})"));
     CHECK(gemini.fault == Fault::rate_limited);
     CHECK(gemini.cool_for == 33s);
@@ -201,7 +201,7 @@ TEST_CASE("402 Insufficient Balance and insufficient_quota are quota_exhausted w
     auto deepseek = classify(make(402, R"({"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}})"));
     CHECK(deepseek.fault == Fault::quota_exhausted);
     CHECK(deepseek.scope == Scope::key);
-    CHECK(deepseek.cool_for == 0ms);  // the chain's CircuitConfig::quota_cooldown
+    CHECK_FALSE(deepseek.cool_for.has_value());  // the chain's CircuitConfig::quota_cooldown
     auto openai = classify(make(429, R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})"));
     CHECK(openai.fault == Fault::quota_exhausted);
     auto spend = classify(make(429, R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"project_spend_limit_exceeded"}})"));
@@ -252,7 +252,7 @@ TEST_CASE("a token endpoint that refuses the credential disables the key, saying
     CHECK(signature.fault == Fault::unauthorized);
     CHECK(signature.scope == Scope::key);
     CHECK_FALSE(signature.retry_same);
-    CHECK(signature.cool_for == 0ms);
+    CHECK_FALSE(signature.cool_for.has_value());
     CHECK(signature.http_status == 400);
     CHECK(signature.detail == "token endpoint: invalid_grant: Invalid JWT Signature.");
     // [V] a-marenkov/gsheets#96: a clock off by more than the JWT's hour.
@@ -314,7 +314,7 @@ namespace {
 void check_model_unavailable(cascade::Verdict const& v) {
     CHECK(v.fault == Fault::model_unavailable);
     CHECK(v.scope == Scope::provider);  // no key of the tier serves it: the circuit opens
-    CHECK(v.cool_for == 0ms);           // the chain's CircuitConfig::model_unavailable_cooldown (24 h)
+    CHECK_FALSE(v.cool_for.has_value());           // the chain's CircuitConfig::model_unavailable_cooldown (24 h)
     CHECK_FALSE(v.retry_same);
 }
 } // namespace
@@ -511,7 +511,7 @@ TEST_CASE("a Fault the tier names itself is that fault for this attempt, in the 
     CHECK(unconfigured.fault == Fault::unconfigured);
     CHECK(unconfigured.scope == Scope::attempt);
     CHECK_FALSE(unconfigured.retry_same);
-    CHECK(unconfigured.cool_for == 0ms);
+    CHECK_FALSE(unconfigured.cool_for.has_value());
     CHECK(unconfigured.http_status == 0);
     CHECK(unconfigured.detail == "bad base URL for groq: no scheme");
     // A nested chain that failed, a tier's exception (the chain names it server_error), a 200 without a token.
@@ -644,6 +644,6 @@ TEST_CASE("Cloudflare JSON retry_after saturates when huge and says nothing when
     CHECK(classify(make(429, with("1e300"))).cool_for == cascade::detail::longest_wait);
     auto negative = classify(make(429, with("-30")));
     CHECK(negative.scope == Scope::provider);
-    CHECK(negative.cool_for == 0ms);  // as if absent: the chain's edge_rate_limited_cooldown
+    CHECK_FALSE(negative.cool_for.has_value());  // as if absent: the chain's edge_rate_limited_cooldown
     CHECK(classify(make(429, with("12"))).cool_for == 12s);
 }

@@ -64,7 +64,7 @@ cascade::Verdict verdict_on(cascade::test::Reply const& r) {
     return cascade::DefaultClassify{}.classify(o);
 }
 
-cascade::Verdict verdict(Fault f, Scope s = Scope::attempt, std::chrono::milliseconds cool = {}, bool retry_same = false) {
+cascade::Verdict verdict(Fault f, Scope s = Scope::attempt, std::optional<std::chrono::milliseconds> cool = {}, bool retry_same = false) {
     cascade::Verdict v;
     v.fault = f;
     v.scope = s;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,8 +27,8 @@ namespace {
 
 constexpr std::string_view planted_secret = "Zq7Xw2Lp9Rt4Vb8Nm3Kc6Hj1Fd5Gs0Ya";
 
-void check_wait(std::chrono::milliseconds w) {
-    if (w.count() < 0 || w > cascade::detail::longest_wait) fail("a cooldown is within [0, longest_wait]");
+void check_wait(std::optional<std::chrono::milliseconds> w) {
+    if (w && (w->count() < 0 || *w > cascade::detail::longest_wait)) fail("a cooldown is within [0, longest_wait]");
 }
 
 std::string plant_keys(std::string_view in) {
@@ -61,12 +62,12 @@ void check(cascade::Observation const& obs, cascade::Verdict const& v, bool chec
     if (v.http_status != obs.status) fail("the verdict carries the response's status");
     check_wait(v.cool_for);
     int const fault = static_cast<int>(v.fault);
-    if (fault < static_cast<int>(cascade::Fault::rate_limited) || fault > static_cast<int>(cascade::Fault::model_unavailable)) fail("the fault is a Fault");
+    if (fault < static_cast<int>(cascade::Fault::rate_limited) || fault > static_cast<int>(cascade::Fault::overloaded)) fail("the fault is a Fault");
     if (v.scope != cascade::Scope::attempt && v.scope != cascade::Scope::key && v.scope != cascade::Scope::provider) fail("the scope is a Scope");
     if (v.scope == cascade::Scope::provider && v.fault != cascade::Fault::blocked && v.fault != cascade::Fault::rate_limited &&
-        v.fault != cascade::Fault::model_unavailable)
-        fail("only blocks, edge rate limits and retired models reach the whole provider");
-    if ((v.fault == cascade::Fault::blocked || v.fault == cascade::Fault::model_unavailable) && v.cool_for.count() != 0)
+        v.fault != cascade::Fault::model_unavailable && v.fault != cascade::Fault::overloaded)
+        fail("only blocks, edge rate limits, overloads and retired models reach the whole provider");
+    if ((v.fault == cascade::Fault::blocked || v.fault == cascade::Fault::model_unavailable) && v.cool_for)
         fail("a block's or a retired model's rest is the chain's setting, not the classifier's");
     if (v.detail.size() > 200) fail("the detail is at most 200 bytes");
     if (check_leak && v.detail.find(planted_secret.substr(0, 8)) != std::string::npos) fail("a planted key never reaches the detail");
@@ -74,10 +75,10 @@ void check(cascade::Observation const& obs, cascade::Verdict const& v, bool chec
     // A fault the tier names itself comes back as that fault, for this attempt only, with no rest or retry.
     if (obs.transport && obs.transport.category() == cascade::fault_category()) {
         int const named = obs.transport.value();
-        bool const known = named >= static_cast<int>(cascade::Fault::rate_limited) && named <= static_cast<int>(cascade::Fault::model_unavailable);
+        bool const known = named >= static_cast<int>(cascade::Fault::rate_limited) && named <= static_cast<int>(cascade::Fault::overloaded);
         if (known && fault != named) fail("a fault-coded transport gives back that fault");
         if (!known && v.fault != cascade::Fault::server_error) fail("a code outside the Fault range is a server error");
-        if (v.scope != cascade::Scope::attempt || v.retry_same || v.cool_for.count() != 0) fail("a named fault concerns this attempt only");
+        if (v.scope != cascade::Scope::attempt || v.retry_same || v.cool_for) fail("a named fault concerns this attempt only");
     } else if (obs.transport && v.scope != cascade::Scope::attempt) {
         fail("a transport error concerns this attempt only");
     }

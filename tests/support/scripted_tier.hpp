@@ -47,7 +47,7 @@ struct Step {
         s.cost = cost;
         return s;
     }
-    static Step fail(Fault f, Scope scope = Scope::attempt, std::chrono::milliseconds cool = {}, bool retry_same = false) {
+    static Step fail(Fault f, Scope scope = Scope::attempt, std::optional<std::chrono::milliseconds> cool = {}, bool retry_same = false) {
         Step s;
         s.kind = Kind::fail;
         s.verdict.fault = f;
@@ -183,7 +183,7 @@ public:
             o.transport = make_error_code(step.verdict.fault);
             o.detail = "scripted " + std::string(to_string(step.verdict.fault));
             o.headers.add("x-scripted-scope", std::to_string(static_cast<int>(step.verdict.scope)));
-            o.headers.add("x-scripted-cool-ms", std::to_string(step.verdict.cool_for.count()));
+            if (step.verdict.cool_for) o.headers.add("x-scripted-cool-ms", std::to_string(step.verdict.cool_for->count()));
             o.headers.add("x-scripted-retry", step.verdict.retry_same ? "1" : "0");
             co_return Outcome(boost::system::in_place_error, std::move(o));
         }

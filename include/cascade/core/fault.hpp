@@ -37,10 +37,11 @@ enum class Fault : int {
     circuit_open,         ///< the tier was skipped without an attempt: its circuit is open
     exhausted,            ///< every key of the tier is cooling down, disabled or over budget
     model_unavailable,    ///< the model is retired or unknown to the provider: the tier's circuit opens for long
+    overloaded,           ///< the provider as a whole is over capacity (529, "overloaded", a model loading): leave the tier for a short while
 };
 
 /// Number of Fault values plus one (index 0 is unused), for per-fault tables.
-inline constexpr std::size_t fault_count = static_cast<std::size_t>(Fault::model_unavailable) + 1;
+inline constexpr std::size_t fault_count = static_cast<std::size_t>(Fault::overloaded) + 1;
 
 /// @brief Coarse classes the policies test: can waiting help?
 enum class Condition : int {
@@ -69,6 +70,7 @@ constexpr std::string_view to_string(Fault f) noexcept {
     case Fault::circuit_open: return "circuit_open";
     case Fault::exhausted: return "exhausted";
     case Fault::model_unavailable: return "model_unavailable";
+    case Fault::overloaded: return "overloaded";
     }
     return "unknown";
 }
@@ -78,6 +80,7 @@ constexpr bool is_transient(Fault f) noexcept {
     switch (f) {
     case Fault::rate_limited:
     case Fault::server_error:
+    case Fault::overloaded:
     case Fault::timeout:
     case Fault::network:
     case Fault::malformed_response:

@@ -26,8 +26,9 @@ enum class Scope {
 struct Verdict {
     Fault fault = Fault::server_error;
     Scope scope = Scope::attempt;
-    /// How long the key or provider should rest; zero lets the chain's defaults decide.
-    std::chrono::milliseconds cool_for{0};
+    /// How long the key or provider should rest, as the response said it; zero means "at once"
+    /// (`retry-after: 0`). Empty: the response did not say, and the chain's `CircuitConfig` decides.
+    std::optional<std::chrono::milliseconds> cool_for;
     /// Whether retrying the same key (after backoff) can help.
     bool retry_same = false;
     /// HTTP status, 0 when there was none.

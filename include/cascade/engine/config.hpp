@@ -37,7 +37,7 @@ enum class KeyOrder {
 
 /// @brief When a tier's circuit opens, and how long failures that do not say rest.
 ///
-/// The cooldowns apply when a verdict's `cool_for` is zero, which with the default classifier means the
+/// The cooldowns apply when a verdict's `cool_for` is empty, which with the default classifier means the
 /// response did not say how long to wait (no retry-after, reset header, "try again in" or `RetryInfo`).
 /// These members are the only source of those defaults.
 struct CircuitConfig {
@@ -56,6 +56,10 @@ struct CircuitConfig {
     /// A retired or unknown model (404 model_not_found, "decommissioned"): circuit open time. It will not
     /// come back by itself; the chain says so once in its log.
     std::chrono::milliseconds model_unavailable_cooldown{24 * 3'600'000};
+    /// A provider over capacity as a whole (Anthropic's 529 `overloaded_error`, "over capacity", a model
+    /// still loading) that says nothing: circuit open time. Short: overload passes, and the next tier answers
+    /// meanwhile.
+    std::chrono::milliseconds overloaded_cooldown{10'000};
 };
 
 } // namespace cascade

@@ -40,7 +40,7 @@ concept ClassifyPolicy = requires(P const& p, Observation const& obs) {
 /// @brief The default classifier. Every rule is tested against the providers' real responses.
 ///
 /// `cool_for` is set only from what the response says (retry-after, reset headers, "try again in",
-/// Google's RetryInfo); when it says nothing, `cool_for` stays zero and the chain's `CircuitConfig`
+/// Google's RetryInfo); when it says nothing, `cool_for` stays empty and the chain's `CircuitConfig`
 /// decides (`rate_limited_cooldown`, `edge_rate_limited_cooldown`, `blocked_cooldown`, `quota_cooldown`,
 /// `model_unavailable_cooldown`): one source for each default.
 ///
@@ -88,7 +88,7 @@ struct DefaultClassify {
             if (cf == 1015 || cf == 1025 || cf == 1027 || cf == 1200) {
                 v.fault = Fault::rate_limited;
                 v.scope = Scope::provider;
-                v.cool_for = retry_after ? *retry_after : info.retry_hint.value_or(std::chrono::milliseconds{0});
+                v.cool_for = retry_after ? retry_after : info.retry_hint;
                 return v;
             }
             v.fault = Fault::blocked;
@@ -123,10 +123,10 @@ struct DefaultClassify {
         switch (obs.status) {
         case 429:
             if (too_large || (context && should_not_retry)) return attempt(v, Fault::context_too_long);
-            if (quota) return key(v, Fault::quota_exhausted, retry_after.value_or(std::chrono::milliseconds{0}));
+            if (quota) return key(v, Fault::quota_exhausted, retry_after);
             return key(v, Fault::rate_limited, rate_limit_delay(obs, info, retry_after));
         case 402:
-            return key(v, Fault::quota_exhausted, retry_after.value_or(std::chrono::milliseconds{0}));
+            return key(v, Fault::quota_exhausted, retry_after);
         case 401:
             return key(v, Fault::unauthorized, {});
         case 403:
@@ -134,7 +134,7 @@ struct DefaultClassify {
             if (detail::contains(info.metadata, "flagged_input") || detail::contains(info.metadata, "reasons") ||
                 detail::icontains(msg, "moderation"))
                 return attempt(v, Fault::rejected);
-            if (quota) return key(v, Fault::quota_exhausted, retry_after.value_or(std::chrono::milliseconds{0}));
+            if (quota) return key(v, Fault::quota_exhausted, retry_after);
             if (detail::icontains(msg, "cannot access this model") || detail::icontains(msg, "gated")) return attempt(v, Fault::bad_request);
             return key(v, Fault::unauthorized, {});
         case 413:
@@ -182,7 +182,7 @@ private:
         return v;
     }
 
-    static Verdict key(Verdict& v, Fault f, std::chrono::milliseconds cool) {
+    static Verdict key(Verdict& v, Fault f, std::optional<std::chrono::milliseconds> cool) {
         v.fault = f;
         v.scope = Scope::key;
         v.cool_for = cool;
@@ -198,7 +198,7 @@ private:
     }
 
     // How long a rate-limited key rests: what the response says, most specific first.
-    std::chrono::milliseconds rate_limit_delay(Observation const& obs, detail::ErrorInfo const& info,
+    std::optional<std::chrono::milliseconds> rate_limit_delay(Observation const& obs, detail::ErrorInfo const& info,
                                                std::optional<std::chrono::milliseconds> retry_after) const {
         if (retry_after) return *retry_after;
         if (auto d = detail::parse_try_again_in(info.message)) return *d;
@@ -215,7 +215,7 @@ private:
         if (req && tok) return std::max(*req, *tok);
         if (req) return *req;
         if (tok) return *tok;
-        return std::chrono::milliseconds{0};  // the chain's CircuitConfig::rate_limited_cooldown
+        return std::nullopt;  // the chain's CircuitConfig::rate_limited_cooldown
     }
 
     // A failure the tier named itself (no response to show): that fault, as the tier put it.
@@ -223,7 +223,7 @@ private:
         Verdict v;
         v.http_status = obs.status;
         int const value = obs.transport.value();
-        bool const known = value >= static_cast<int>(Fault::rate_limited) && value <= static_cast<int>(Fault::model_unavailable);
+        bool const known = value >= static_cast<int>(Fault::rate_limited) && value <= static_cast<int>(Fault::overloaded);
         v.fault = known ? static_cast<Fault>(value) : Fault::server_error;
         // A fault's own name needs no redaction (and a failover step no scan of it).
         v.detail = obs.detail.empty() ? std::string(to_string(v.fault)) : describe({}, obs.detail);

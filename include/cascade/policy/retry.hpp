@@ -57,7 +57,7 @@ struct Backoff {
             delay = std::chrono::milliseconds(half + static_cast<long long>(ctx.jitter * static_cast<double>(delay.count() - half)));
         }
         // A server that said when to come back is believed over our own guess.
-        delay = std::max(delay, ctx.verdict->cool_for);
+        delay = std::max(delay, ctx.verdict->cool_for.value_or(std::chrono::milliseconds{0}));
         if (delay >= ctx.remaining) return std::nullopt;
         return delay;
     }

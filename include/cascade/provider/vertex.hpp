@@ -276,7 +276,7 @@ public:
         if (o.detail.rfind("token endpoint", 0) == 0) return v;
         if (v.scope == Scope::attempt && (v.fault == Fault::server_error || v.fault == Fault::timeout || v.fault == Fault::network)) {
             v.scope = Scope::key;
-            if (v.cool_for.count() == 0) v.cool_for = state_->cfg.region_rest;
+            if (!v.cool_for) v.cool_for = state_->cfg.region_rest;
         } else if (v.fault == Fault::model_unavailable) {
             v.scope = Scope::key;
         }

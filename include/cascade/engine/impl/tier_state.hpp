@@ -150,7 +150,7 @@ inline Change TierState::on_failure(std::optional<std::size_t> key, Verdict cons
     if (v.fault == Fault::cancelled) {
         if (probe) probing_ = false;  // the probe never finished: let the next request probe
     } else if (v.scope == Scope::provider) {
-        auto d = v.cool_for.count() > 0            ? v.cool_for
+        auto d = v.cool_for                        ? *v.cool_for
                  : v.fault == Fault::rate_limited  ? cfg_.edge_rate_limited_cooldown
                                                    : default_cooldown(v.fault);
         open_circuit(now, d);
@@ -164,7 +164,7 @@ inline Change TierState::on_failure(std::optional<std::size_t> key, Verdict cons
             } else {
                 // The later of the rests asked for: a shorter answer to a request sent earlier does not
                 // shorten a rest the provider asked for since.
-                g.cool_until = std::max(g.cool_until, later(now, v.cool_for.count() > 0 ? v.cool_for : default_cooldown(v.fault)));
+                g.cool_until = std::max(g.cool_until, later(now, v.cool_for ? *v.cool_for : default_cooldown(v.fault)));
                 // The provider says the minute's budget is spent: empty it so it refills from zero.
                 if (v.fault == Fault::rate_limited && g.buckets[tokens_minute].limited())
                     g.buckets[tokens_minute].level = std::min(g.buckets[tokens_minute].level, 0.0);
@@ -271,6 +271,7 @@ inline std::chrono::milliseconds TierState::default_cooldown(Fault f) const noex
     case Fault::blocked: return cfg_.blocked_cooldown;
     case Fault::quota_exhausted: return cfg_.quota_cooldown;
     case Fault::model_unavailable: return cfg_.model_unavailable_cooldown;
+    case Fault::overloaded: return cfg_.overloaded_cooldown;
     default: return cfg_.break_for;
     }
 }
