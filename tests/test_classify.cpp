@@ -419,19 +419,37 @@ TEST_CASE("settings problems, gated models and wrong paths are bad requests, not
 
 // --- Server trouble is transient -----------------------------------------------------------------------
 
-TEST_CASE("5xx, 503 over capacity, 498 flex capacity and 529 overloaded are retried server errors", "[classify][server]") {
+TEST_CASE("503 over capacity, 498 flex capacity, 529 overloaded and 503 no capacity are provider-wide overloads", "[classify][server]") {
+    // Every key of the provider meets the same overload: leave the tier for a short while, rest no key.
     auto cap = classify(make(503, R"({"error":{"message":"llama-3.3-70b-versatile is currently over capacity. Please try again and back off exponentially. Visit https://groqstatus.com to see if there is an active incident.","type":"internal_server_error"}})"));
-    CHECK(cap.fault == Fault::server_error);
-    CHECK(cap.scope == Scope::attempt);
-    CHECK(cap.retry_same);
-    CHECK(classify(make(498, R"({"error":{"message":"flex capacity exceeded","type":"capacity","code":"capacity_exceeded"}})")).fault == Fault::server_error);
-    auto overloaded = classify(make(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})", {{"x-should-retry", "true"}}));
-    CHECK(overloaded.fault == Fault::server_error);
-    CHECK(overloaded.retry_same);
-    CHECK(classify(make(500, R"({"error":{"message":"The server had an error processing your request. Sorry about that!","type":"server_error","param":null,"code":null}})")).retry_same);
+    CHECK(cap.fault == Fault::overloaded);
+    CHECK(cap.scope == Scope::provider);
+    CHECK_FALSE(cap.cool_for.has_value());  // says nothing: the chain's CircuitConfig::overloaded_cooldown
+    CHECK(classify(make(498, R"({"error":{"message":"flex capacity exceeded","type":"capacity","code":"capacity_exceeded"}})")).fault == Fault::overloaded);
+    auto overloaded = classify(make(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})", {{"x-should-retry", "true"}, {"retry-after", "7"}}));
+    CHECK(overloaded.fault == Fault::overloaded);
+    CHECK(overloaded.scope == Scope::provider);
+    CHECK(overloaded.cool_for == 7s);
     auto google = classify(make(503, R"({"error":{"code":503,"message":"No capacity available for model gemini-3-pro-high on the server","status":"UNAVAILABLE","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"MODEL_CAPACITY_EXHAUSTED","domain":"cloudcode-pa.googleapis.com","metadata":{"model":"gemini-3-pro-high"}},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"40s"}]}})"));
-    CHECK(google.fault == Fault::server_error);
+    CHECK(google.fault == Fault::overloaded);
     CHECK(google.cool_for == 40s);
+}
+
+TEST_CASE("5xx that say nothing of capacity are retried server errors", "[classify][server]") {
+    auto plain = classify(make(500, R"({"error":{"message":"The server had an error processing your request. Sorry about that!","type":"server_error","param":null,"code":null}})"));
+    CHECK(plain.fault == Fault::server_error);
+    CHECK(plain.scope == Scope::attempt);
+    CHECK(plain.retry_same);
+    CHECK(classify(make(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure")).fault == Fault::server_error);
+}
+
+TEST_CASE("retry-after: 0 says at once, which is not the same as saying nothing", "[classify][retry-after]") {
+    auto now = classify(make(429, R"({"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}})", {{"retry-after", "0"}}));
+    CHECK(now.fault == Fault::rate_limited);
+    REQUIRE(now.cool_for.has_value());
+    CHECK(*now.cool_for == 0ms);
+    CHECK(classify(make(429, "{}", {{"retry-after-ms", "0"}})).cool_for == 0ms);
+    CHECK_FALSE(classify(make(429, "{}")).cool_for.has_value());
 }
 
 TEST_CASE("x-should-retry false forbids a retry on the same key", "[classify][server]") {

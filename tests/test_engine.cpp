@@ -186,7 +186,7 @@ TEST_CASE("a tier left for a failure that time does not cure is not waited for",
     auto p = b.request();
     check_attempt(p.start(t0), 0, 0);
     b.retry.max_retries = 0;
-    CHECK(p.failed(0, verdict_on(wire::groq_503()), t0).step == Step::terminal);
+    CHECK(p.failed(0, verdict_on(wire::openai_500()), t0).step == Step::terminal);
     // Not even when a cooldown of the same tier made it worth waiting for before.
     Book c({2});
     auto q = c.request();
@@ -353,7 +353,7 @@ TEST_CASE("consecutive transient failures open the circuit at the threshold", "[
     for (int i = 0; i < 3; ++i) {
         auto p = b.request();
         check_attempt(p.start(t0), 0, 0);
-        CHECK(p.failed(0, verdict_on(wire::groq_503()), t0).step == Step::terminal);
+        CHECK(p.failed(0, verdict_on(wire::openai_500()), t0).step == Step::terminal);
     }
     check_skip(b.request().start(t0 + 1s), 0, Fault::circuit_open);
 }
@@ -362,7 +362,7 @@ TEST_CASE("a transient failure is retried on the same key after the retry policy
     Book b({2});
     auto p = b.request();
     check_attempt(p.start(t0), 0, 0);
-    auto v = verdict_on(wire::groq_503());
+    auto v = verdict_on(wire::openai_500());
     REQUIRE(v.retry_same);
     auto wait = p.failed(0, v, t0, 0.0);
     REQUIRE(wait.step == Step::wait);
@@ -378,7 +378,7 @@ TEST_CASE("a retry does not go to a key another request cooled during its backof
     auto a = b.request();
     auto c = b.request();
     check_attempt(a.start(t0), 0, 0);
-    REQUIRE(a.failed(0, verdict_on(wire::groq_503()), t0, 0.0).step == Step::wait);
+    REQUIRE(a.failed(0, verdict_on(wire::openai_500()), t0, 0.0).step == Step::wait);
     check_attempt(c.start(t0 + 10ms), 0, 0);
     check_attempt(c.failed(0, verdict_on(wire::groq_429(60)), t0 + 20ms), 0, 1);
     check_attempt(a.waited(t0 + 200ms), 0, 1);  // not key 1 again
@@ -389,7 +389,7 @@ TEST_CASE("a retry does not go to a tier whose circuit another request opened du
     auto a = b.request();
     auto c = b.request();
     check_attempt(a.start(t0), 0, 0);
-    REQUIRE(a.failed(0, verdict_on(wire::groq_503()), t0, 0.0).step == Step::wait);
+    REQUIRE(a.failed(0, verdict_on(wire::openai_500()), t0, 0.0).step == Step::wait);
     check_attempt(c.start(t0 + 10ms), 0, 0);
     check_attempt(c.failed(0, verdict_on(wire::cloudflare_1010()), t0 + 20ms), 1, 0);
     check_attempt(a.waited(t0 + 200ms), 1, 0);
@@ -453,7 +453,7 @@ TEST_CASE("a cancellation ends the request at once: no further tier, the templat
     Book w({1}, false);
     auto q = w.request();
     check_attempt(q.start(t0), 0, 0);
-    REQUIRE(q.failed(0, verdict_on(wire::groq_503()), t0, 0.0).step == Step::wait);
+    REQUIRE(q.failed(0, verdict_on(wire::openai_500()), t0, 0.0).step == Step::wait);
     auto end = q.cancelled(t0 + 50ms);
     REQUIRE(end.step == Step::fail);
     CHECK(end.fault == Fault::cancelled);
@@ -510,6 +510,18 @@ TEST_CASE("an unauthorized key is disabled alone, not its quota group", "[state]
     CHECK(st.key(0).disabled);
     CHECK_FALSE(st.key(1).disabled);
     CHECK(*st.pick_key(t0, 1, 0, cascade::KeyOrder::sequential).key == 1);
+}
+
+TEST_CASE("retry-after: 0 means at once: the key is not rested, where a silent 429 rests it the default", "[state][keys][classify]") {
+    cascade::TierState st(2, {}, {});
+    auto now_429 = wire::json(429, R"({"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}})");
+    now_429.headers.emplace_back("retry-after", "0");
+    auto v = verdict_on(now_429);
+    REQUIRE(v.cool_for == 0ms);
+    st.on_failure(std::size_t{0}, v, t0, false);
+    CHECK(*st.pick_key(t0, 10, 0, cascade::KeyOrder::sequential).key == 0);
+    st.on_failure(std::size_t{1}, verdict_on(wire::json(429, R"({"error":{"message":"Rate limit reached"}})")), t0, false);
+    CHECK(st.key(1).cool_until == t0 + cascade::CircuitConfig{}.rate_limited_cooldown);
 }
 
 TEST_CASE("a later, shorter rate limit does not shorten a key's cooldown", "[state][keys]") {
@@ -615,6 +627,15 @@ TEST_CASE("the chain's cooldown settings decide how long silent failures rest, w
     cfg.rate_limited_cooldown = 45s;
     cfg.edge_rate_limited_cooldown = 10s;
     cfg.model_unavailable_cooldown = 48h;
+    cfg.overloaded_cooldown = 20s;
+    {
+        // An overload is the provider's, not a key's: the circuit opens, for the overload setting.
+        cascade::TierState st(2, {}, cfg);
+        st.on_failure(std::size_t{0}, verdict_on(wire::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})")), t0, false);
+        CHECK(st.circuit_open(t0 + 19s));
+        CHECK_FALSE(st.circuit_open(t0 + 21s));
+        CHECK(st.key(0).cool_until <= t0);
+    }
     {
         cascade::TierState st(2, {}, cfg);
         st.on_failure(std::size_t{0}, verdict_on(wire::cloudflare_1010()), t0, false);

@@ -28,6 +28,7 @@ struct Cooldowns {
     ms blocked{1000};       // a 1010 block
     ms quota{1500};         // a 402
     ms rate_limited{1000};  // a 429 that says nothing of when to come back
+    ms overloaded{200};     // a 503 "over capacity": the whole provider, briefly
 };
 
 inline constexpr char const* groq_path = "/openai/v1/chat/completions";
@@ -202,7 +203,9 @@ public:
             block(kind, a.at, ms(secs * 1000), "1015 edge rate limit");
             return cloudflare_1015(secs);
         }
-        case over_capacity: return to_answer(wire::groq_503());
+        case over_capacity:
+            block(kind, a.at, c_.overloaded, "503 over capacity");
+            return to_answer(wire::groq_503());
         case server_error:
             return json_answer(500, R"J({"error":{"message":"The server had an error processing your request. Sorry about that! You can retry your request, or contact us through our help center at help.openai.com if you keep seeing this error. (Please include the request ID e5c949c8ec2c86be225544e5eefcbe4d in your email.)","type":"server_error","param":null,"code":null}})J");
         case bad_gateway: return text_answer(502, "error code: 502\n");

@@ -98,6 +98,8 @@ struct Settings {
     ms blocked{1000};
     ms quota{1500};
     ms rate_limited{1000};
+    // An overload ("over capacity") that says nothing: in production 10 s against a silent 429's 60 s.
+    ms overloaded{200};
     ms break_for{1000};
     // The longest a request waits for a cooldown, scaled as the cooldowns are: in production a silent
     // 429 rests a key 60 s and a request waits at most 5 s; here rests last about a second. A wait must
@@ -134,6 +136,7 @@ cascade::soak::Cooldowns cooldowns(Settings const& s) {
     c.blocked = s.blocked;
     c.quota = s.quota;
     c.rate_limited = s.rate_limited;
+    c.overloaded = s.overloaded;
     return c;
 }
 
@@ -263,6 +266,7 @@ public:
         cfg.circuit.blocked_cooldown = s_.blocked;
         cfg.circuit.quota_cooldown = s_.quota;
         cfg.circuit.rate_limited_cooldown = s_.rate_limited;
+        cfg.circuit.overloaded_cooldown = s_.overloaded;
         cfg.max_wait = s_.max_wait;
         if constexpr (ChainT::infallible) {
             chain_.emplace(io_.get_executor(), cfg, cascade::Groq<5>(groq_config()), cascade::DeepSeek(deepseek_config()),

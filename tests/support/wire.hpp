@@ -86,10 +86,15 @@ inline Reply groq_401() {
                                   "\n"));
 }
 
-// G8: over capacity.
+// G8: over capacity: the whole provider is overloaded.
 inline Reply groq_503() {
     return groq_headers(json(503, R"({"error":{"message":"llama-3.3-70b-versatile is currently over capacity. Please try again and back off exponentially. Visit https://groqstatus.com to see if there is an active incident.","type":"internal_server_error"}})"
                                   "\n"));
+}
+
+// O6: OpenAI's 500, a server error that says nothing of capacity: retried on the same key.
+inline Reply openai_500() {
+    return json(500, R"J({"error":{"message":"The server had an error processing your request. Sorry about that! You can retry your request, or contact us through our help center at help.openai.com if you keep seeing this error. (Please include the request ID e5c949c8ec2c86be225544e5eefcbe4d in your email.)","type":"server_error","param":null,"code":null}})J");
 }
 
 // G5: the request alone exceeds the TPM limit.

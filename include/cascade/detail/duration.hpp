@@ -153,6 +153,65 @@ inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view 
     return std::chrono::sys_seconds(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss));
 }
 
+/// @brief An RFC 3339 instant (`2026-08-09T16:21:55Z`, `2026-08-09T16:21:55.5+02:00`) as whole seconds since
+/// 1970 (fractions dropped), for years 1970 to 9999; nothing for anything else.
+inline std::optional<std::chrono::sys_seconds> parse_rfc3339(std::string_view s) {
+    if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+        return std::nullopt;
+    auto num = [&](std::size_t pos, std::size_t len) -> int {
+        int v = 0;
+        for (std::size_t k = pos; k < pos + len; ++k) {
+            if (s[k] < '0' || s[k] > '9') return -1;
+            v = v * 10 + (s[k] - '0');
+        }
+        return v;
+    };
+    int year = num(0, 4), month = num(5, 2), day = num(8, 2), hh = num(11, 2), mm = num(14, 2), ss = num(17, 2);
+    if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
+        return std::nullopt;
+    std::size_t i = 19;
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        std::size_t digits = 0;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
+        if (digits == 0) return std::nullopt;
+    }
+    std::int64_t offset = 0;
+    if (i < s.size() && (s[i] == 'Z' || s[i] == 'z') && i + 1 == s.size()) {
+    } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        int oh = num(i + 1, 2), om = num(i + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59) return std::nullopt;
+        offset = (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    } else {
+        return std::nullopt;
+    }
+    int y = year - (month <= 2);
+    int era = y / 400;
+    int yoe = y - era * 400;
+    int mp = (month + 9) % 12;  // March is 0
+    int doy = (153 * mp + 2) / 5 + day - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+    return std::chrono::sys_seconds(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss - offset));
+}
+
+/// @brief How long until a rate-limit window resets, from its reset header in any provider's form: an
+/// RFC 3339 instant (Anthropic), seconds as an integer or a decimal (Cerebras, Together, Mistral), or a Go
+/// duration (`6m0s`: OpenAI, Groq). An instant in the past is 0; all saturate at `longest_wait`.
+inline std::optional<std::chrono::milliseconds> parse_reset(std::string_view v,
+                                                            std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    if (auto secs = parse_seconds(v)) return secs;
+    if (auto when = parse_rfc3339(v)) {
+        std::int64_t when_ms = when->time_since_epoch().count() * 1000;
+        std::int64_t now_ms = std::chrono::floor<std::chrono::milliseconds>(now).time_since_epoch().count();
+        if (now_ms >= when_ms) return std::chrono::milliseconds(0);
+        return saturating_wait(when_ms - now_ms, 1);
+    }
+    return parse_go_duration(v);
+}
+
 /// @brief A `retry-after` value: seconds, or an HTTP date (relative to `now`). A date in the past is 0;
 /// a far-future one is `longest_wait`.
 inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view v,

@@ -8,6 +8,7 @@
 #include <cascade/core/verdict.hpp>
 #include <cascade/detail/duration.hpp>
 #include <cascade/policy/detail/error_shapes.hpp>
+#include <cascade/policy/detail/meanings.hpp>
 #include <cascade/security/redact.hpp>
 
 #include <boost/asio/error.hpp>
@@ -81,97 +82,82 @@ struct DefaultClassify {
         auto retry_after = header_delay(obs);
         v.detail = describe(obs.detail, text_of(obs, info));
 
-        // Cloudflare first: its blocks come with any status and any body format.
+        // 1. The edge. Cloudflare first: its blocks come with any status and any body format.
         int cf = info.cloudflare_code ? info.cloudflare_code : detail::cloudflare_text_code(body);
         if (!cf && detail::is_html(body)) cf = detail::cloudflare_html_code(body);
         if (cf >= 1000 && cf < 2000) {
-            if (cf == 1015 || cf == 1025 || cf == 1027 || cf == 1200) {
-                v.fault = Fault::rate_limited;
-                v.scope = Scope::provider;
-                v.cool_for = retry_after ? retry_after : info.retry_hint;
-                return v;
-            }
-            v.fault = Fault::blocked;
-            v.scope = Scope::provider;
-            return v;
+            if (cf == 1015 || cf == 1025 || cf == 1027 || cf == 1200) return provider(v, Fault::rate_limited, retry_after ? retry_after : info.retry_hint);
+            return provider(v, Fault::blocked, {});
         }
-        if (obs.status == 403 && detail::is_html(body) && detail::cloudflare_block_page(body)) {
-            v.fault = Fault::blocked;
-            v.scope = Scope::provider;
-            return v;
-        }
+        if (obs.status == 403 && detail::is_html(body) && detail::cloudflare_block_page(body)) return provider(v, Fault::blocked, {});
         // A token endpoint that refuses the credential (a bad signature, a clock off by an hour): the key
         // will not heal by retrying. Its 5xx stays a server error.
         if ((obs.status == 400 || obs.status == 401 || obs.status == 403) && detail::oauth_credential_refused(info.oauth_error))
             return key(v, Fault::unauthorized, {});
 
+        // 2. A 2xx the tier could not use. An error object that names a status (a router relaying its
+        // upstream's 429 or 402; an `error` event in a stream) is read as that status below.
+        int status = obs.status;
+        if (status >= 200 && status < 300) {
+            // A prompt the provider refused to answer: the same prompt is refused again, the next tier may not.
+            if (info.block_reason) {
+                v.detail = describe(obs.detail, "prompt blocked: " + *info.block_reason);
+                return attempt(v, Fault::rejected);
+            }
+            status = detail::status_of_error(info);
+            if (status == 0) {
+                // Blank keep-alive lines then a close, truncated JSON, or an error object naming no status.
+                v.retry_same = true;
+                return attempt(v, info.json && (!info.message.empty() || !info.code.empty()) ? Fault::server_error : Fault::malformed_response);
+            }
+        }
+
+        // 3. What the error's structured fields (type, code, status, Google's details), then its words, say
+        // it is: these hold whatever the status, which providers choose differently for the same failure.
         auto const& msg = info.message;
         bool const should_not_retry = obs.header("x-should-retry") == std::optional<std::string_view>("false");
+        bool const failed = status >= 400;
+        if (failed && detail::geo_blocked(info)) return provider(v, Fault::blocked, {});
+        if (failed && status < 500 && status != 429 && status != 413 && detail::key_refused(info)) return key(v, Fault::unauthorized, {});
         bool const too_large = detail::icontains(msg, "request too large") || detail::icontains(msg, "reduce your message size") ||
                                detail::icontains(msg, "reduce max_tokens");
-        bool const context = info.code == "context_length_exceeded" || detail::icontains(msg, "maximum context length") ||
-                             detail::icontains(msg, "reduce the length of the messages") ||
-                             (detail::icontains(msg, "input token count") && detail::icontains(msg, "exceeds")) ||
-                             detail::icontains(msg, "prompt is too long");
-        bool const quota = info.type == "insufficient_quota" || info.code == "insufficient_quota" ||
-                           info.code == "credit_balance_exhausted" || info.code == "organization_spend_limit_exceeded" ||
-                           info.code == "project_spend_limit_exceeded" || info.code == "organization_usage_limit_exceeded" ||
-                           info.code == "enforced_spend_limit_reached" || detail::icontains(msg, "insufficient balance") ||
-                           detail::icontains(msg, "insufficient credits") || detail::icontains(msg, "requires more credits") ||
-                           detail::icontains(msg, "exceeded your monthly included credits");
+        if (status == 413 || (status == 429 && (too_large || (detail::context_exceeded(info) && should_not_retry))))
+            return attempt(v, Fault::context_too_long);
+        // A quota of 0 is not in this account's tier: the long rest, not the retry delay the response suggests.
+        if (failed && detail::quota_is_zero(info)) return key(v, Fault::quota_exhausted, {});
+        if (status == 402 || (failed && detail::credits_gone(info))) return key(v, Fault::quota_exhausted, retry_after);
+        if (failed && status != 429 && detail::context_exceeded(info)) return attempt(v, Fault::context_too_long);
+        if (failed && status < 500 && detail::content_filtered(info)) return attempt(v, Fault::rejected);
+        if (failed && detail::overloaded(info, status)) {
+            auto cool = retry_after ? retry_after : info.loading_for ? info.loading_for : info.retry_hint;
+            return provider(v, Fault::overloaded, cool);
+        }
+        // A retired or unknown model will not come back by retrying, with any key: the tier's circuit opens
+        // for the chain's CircuitConfig::model_unavailable_cooldown.
+        if (failed && status < 500 && detail::model_gone(info)) return provider(v, Fault::model_unavailable, {});
 
-        switch (obs.status) {
+        // 4. The status alone.
+        switch (status) {
         case 429:
-            if (too_large || (context && should_not_retry)) return attempt(v, Fault::context_too_long);
-            if (quota) return key(v, Fault::quota_exhausted, retry_after);
             return key(v, Fault::rate_limited, rate_limit_delay(obs, info, retry_after));
-        case 402:
-            return key(v, Fault::quota_exhausted, retry_after);
         case 401:
             return key(v, Fault::unauthorized, {});
         case 403:
-            if (info.status == "PERMISSION_DENIED" || info.type == "permission_error") return key(v, Fault::unauthorized, {});
-            if (detail::contains(info.metadata, "flagged_input") || detail::contains(info.metadata, "reasons") ||
-                detail::icontains(msg, "moderation"))
-                return attempt(v, Fault::rejected);
-            if (quota) return key(v, Fault::quota_exhausted, retry_after);
             if (detail::icontains(msg, "cannot access this model") || detail::icontains(msg, "gated")) return attempt(v, Fault::bad_request);
             return key(v, Fault::unauthorized, {});
-        case 413:
-            return attempt(v, Fault::context_too_long);
         case 408:
             v.retry_same = !should_not_retry;
             return attempt(v, Fault::timeout);
         default:
             break;
         }
-        if (obs.status >= 200 && obs.status < 300) {
-            // A prompt the provider refused to answer: the same prompt is refused again, the next tier may not.
-            if (info.block_reason) {
-                v.detail = describe(obs.detail, "prompt blocked: " + *info.block_reason);
-                return attempt(v, Fault::rejected);
-            }
-            // The provider could not use a 2xx body: blank keep-alive lines then a close, truncated JSON,
-            // or an error object inside a 200 (OpenRouter, errors after the stream started).
-            v.retry_same = true;
-            return attempt(v, info.json && (!info.message.empty() || !info.code.empty()) ? Fault::server_error : Fault::malformed_response);
-        }
-        if (obs.status >= 500 || obs.status == 498 || obs.status == 409) {
-            v.retry_same = !should_not_retry && obs.status != 525 && obs.status != 526 && obs.status != 501;
-            if (retry_after) v.cool_for = *retry_after;
-            else if (info.retry_hint) v.cool_for = *info.retry_hint;
+        if (status >= 500 || status == 498 || status == 409) {
+            v.retry_same = !should_not_retry && status != 525 && status != 526 && status != 501;
+            if (retry_after) v.cool_for = retry_after;
+            else if (info.retry_hint) v.cool_for = info.retry_hint;
             return attempt(v, Fault::server_error);
         }
-        if (context) return attempt(v, Fault::context_too_long);
-        if (info.code == "organization_restricted") return key(v, Fault::unauthorized, {});
-        // A retired or unknown model will not come back by retrying, with any key: the tier's circuit opens
-        // for the chain's CircuitConfig::model_unavailable_cooldown.
-        if (obs.status >= 400 && detail::model_gone(info)) {
-            v.fault = Fault::model_unavailable;
-            v.scope = Scope::provider;
-            return v;
-        }
-        if (obs.status >= 400) return attempt(v, Fault::bad_request);
+        if (status >= 400) return attempt(v, Fault::bad_request);
         return attempt(v, Fault::malformed_response);
     }
 
@@ -179,6 +165,13 @@ private:
     static Verdict attempt(Verdict& v, Fault f) {
         v.fault = f;
         v.scope = Scope::attempt;
+        return v;
+    }
+
+    static Verdict provider(Verdict& v, Fault f, std::optional<std::chrono::milliseconds> cool) {
+        v.fault = f;
+        v.scope = Scope::provider;
+        v.cool_for = cool;
         return v;
     }
 

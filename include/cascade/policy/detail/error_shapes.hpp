@@ -53,6 +53,12 @@ struct ErrorInfo {
     std::string metadata;  // serialised metadata / details, for pattern checks
     std::string oauth_error;  // a string "error": RFC 6749 §5.2's code ("invalid_grant"), or Hugging Face's sentence
     std::optional<std::string> block_reason;  // Gemini: why the prompt was blocked, in a reply with no candidates
+    int http_code = 0;         // a numeric error.code that is an HTTP status (Google; routers relaying an upstream's inside a 200)
+    std::string reason;        // Google's ErrorInfo.reason ("API_KEY_INVALID")
+    std::string param;         // OpenAI's error.param
+    std::string inner_code;    // Azure's innererror.code ("ResponsibleAIPolicyViolation")
+    bool quota_zero = false;   // a quota whose limit is 0 (QuotaFailure quotaValue "0", "limit: 0"): not in this account's tier
+    std::optional<std::chrono::milliseconds> loading_for;  // Hugging Face's estimated_time for a model still loading
 };
 
 // A Gemini reply without candidates whose prompt was blocked: the reason, BLOCK_REASON_UNSPECIFIED when
@@ -109,6 +115,12 @@ inline ErrorInfo error_info(std::string_view body) {
         info.message = std::string(err->get_string());
         info.oauth_error = info.message;
         if (auto const* d = o.if_contains("error_description")) info.message += ": " + str_of(d);
+        info.type = str_of(o.if_contains("error_type"));  // Hugging Face, Together: "overloaded", "dynamic_request_limited"
+        if (auto const* t = o.if_contains("estimated_time")) {  // seconds, saturated; nonsense says nothing
+            if (t->is_double() && t->get_double() >= 0.0) info.loading_for = saturating_wait(t->get_double() * 1000.0);
+            else if (t->is_int64() && t->get_int64() >= 0) info.loading_for = saturating_wait(t->get_int64(), 1000);
+            else if (t->is_uint64()) info.loading_for = longest_wait;
+        }
         return info;
     }
     if (!err->is_object()) return info;
@@ -117,6 +129,11 @@ inline ErrorInfo error_info(std::string_view body) {
     info.type = str_of(e.if_contains("type"));
     info.code = str_of(e.if_contains("code"));
     info.status = str_of(e.if_contains("status"));
+    info.param = str_of(e.if_contains("param"));
+    if (auto const* c = e.if_contains("code"); c && c->is_int64() && c->get_int64() >= 100 && c->get_int64() <= 599)
+        info.http_code = static_cast<int>(c->get_int64());
+    if (auto const* inner = e.if_contains("innererror"); inner && inner->is_object())
+        info.inner_code = str_of(inner->get_object().if_contains("code"));
     if (auto const* md = e.if_contains("metadata"); md && md->is_object()) {
         auto const& m = md->get_object();
         info.metadata = boost::json::serialize(m);
@@ -139,9 +156,15 @@ inline ErrorInfo error_info(std::string_view body) {
         if (details->is_array()) {
             for (auto const& d : details->get_array()) {
                 if (!d.is_object()) continue;
-                auto delay = str_of(d.get_object().if_contains("retryDelay"));
+                auto const& detail = d.get_object();
+                auto delay = str_of(detail.if_contains("retryDelay"));
                 if (!delay.empty())
                     if (auto ms = parse_go_duration(delay)) info.retry_hint = ms;
+                if (info.reason.empty()) info.reason = str_of(detail.if_contains("reason"));  // google.rpc.ErrorInfo
+                // google.rpc.QuotaFailure: a violated quota whose value is 0 is one this account does not have.
+                if (auto const* vs = detail.if_contains("violations"); vs && vs->is_array())
+                    for (auto const& q : vs->get_array())
+                        if (q.is_object() && str_of(q.get_object().if_contains("quotaValue")) == "0") info.quota_zero = true;
             }
         } else if (details->is_object()) {
             info.code = info.code.empty() ? str_of(details->get_object().if_contains("error_code")) : info.code;

@@ -1,0 +1,126 @@
+#pragma once
+/// @file
+/// @brief What a provider's error says, read from its structured fields first, then its words:
+/// `DefaultClassify`'s predicates, one per class of failure, each naming the public shapes it covers
+/// (docs/providers.md has the table with sources; tests/corpus the captures). Not API.
+
+#include <cascade/policy/detail/error_shapes.hpp>
+
+#include <string_view>
+
+namespace cascade::detail {
+
+inline bool icontains_any(std::string_view hay, std::initializer_list<std::string_view> needles) noexcept {
+    for (auto n : needles)
+        if (icontains(hay, n)) return true;
+    return false;
+}
+
+/// The HTTP status an error object inside a 2xx stands for: its numeric `code` (Google; routers relaying an
+/// upstream's 429 or 402), else its `type` (Anthropic's stream `error` events), else its Google status name;
+/// 0 when it names none.
+inline int status_of_error(ErrorInfo const& info) noexcept {
+    if (info.http_code >= 400) return info.http_code;
+    struct Name {
+        std::string_view name;
+        int status;
+    };
+    static constexpr Name types[] = {
+        {"invalid_request_error", 400}, {"authentication_error", 401}, {"permission_error", 403}, {"not_found_error", 404},
+        {"request_too_large", 413},     {"rate_limit_error", 429},     {"api_error", 500},        {"overloaded_error", 529},
+        {"INVALID_ARGUMENT", 400},      {"FAILED_PRECONDITION", 400},  {"UNAUTHENTICATED", 401},  {"PERMISSION_DENIED", 403},
+        {"NOT_FOUND", 404},             {"RESOURCE_EXHAUSTED", 429},   {"INTERNAL", 500},         {"UNAVAILABLE", 503},
+        {"DEADLINE_EXCEEDED", 504}};
+    for (auto const& t : types)
+        if (info.type == t.name || info.status == t.name) return t.status;
+    return 0;
+}
+
+/// The provider refuses the caller's country or location: every key alike (OpenAI
+/// `unsupported_country_region_territory`, Gemini "User location is not supported for the API use.",
+/// providers' "not available in your region").
+inline bool geo_blocked(ErrorInfo const& info) noexcept {
+    if (info.code == "unsupported_country_region_territory" || info.reason == "USER_LOCATION_INVALID" ||
+        info.reason == "LOCATION_NOT_SUPPORTED")
+        return true;
+    return icontains_any(info.message, {"location is not supported", "country, region, or territory not supported",
+                                        "unsupported_country_region_territory", "not available in your region",
+                                        "not available in your country", "not supported in your region",
+                                        "not supported in your country", "region is not supported", "country is not supported",
+                                        "unsupported location", "unsupported region", "unsupported country"});
+}
+
+/// The key itself is refused, whatever the status (Google's 400 `API_KEY_INVALID`, "API key expired";
+/// OpenAI's `invalid_api_key`; Anthropic's `authentication_error`).
+inline bool key_refused(ErrorInfo const& info) noexcept {
+    if (info.reason == "API_KEY_INVALID" || info.reason == "API_KEY_EXPIRED" || info.reason == "API_KEY_SERVICE_BLOCKED" ||
+        info.code == "invalid_api_key" || info.code == "invalid_key" || info.type == "authentication_error" ||
+        info.status == "UNAUTHENTICATED" || info.code == "organization_restricted" || info.code == "account_deactivated")
+        return true;
+    return icontains_any(info.message, {"api key not valid", "api key expired", "api_key_invalid", "incorrect api key provided",
+                                        "invalid api key", "invalid x-api-key", "invalid_api_key", "api key is invalid",
+                                        "invalid authentication credentials", "your api key has been"});
+}
+
+/// Credits or prepaid balance gone, or a spend limit reached: the key's account will not answer until
+/// someone pays (402s; OpenAI `insufficient_quota`; Anthropic's 400 "Your credit balance is too low";
+/// DeepSeek "Insufficient Balance"; OpenRouter's negative balance). Not "You exceeded your current quota":
+/// Gemini says it of a per-minute limit too; OpenAI's says `insufficient_quota` beside it.
+inline bool credits_gone(ErrorInfo const& info) noexcept {
+    for (std::string_view c : {"insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
+                               "project_spend_limit_exceeded", "organization_usage_limit_exceeded", "enforced_spend_limit_reached",
+                               "billing_hard_limit_reached", "payment_required", "insufficient_balance", "insufficient_credits"})
+        if (info.type == c || info.code == c) return true;
+    return icontains_any(info.message, {"insufficient balance", "insufficient credits", "insufficient_quota",
+                                        "requires more credits", "exceeded your monthly included credits",
+                                        "credit balance is too low", "credit balance is insufficient", "out of credits",
+                                        "negative credit balance", "balance is negative",
+                                        "billing hard limit", "purchase more credits", "add more credits", "no credits",
+                                        "payment required", "insufficient funds", "credits have been exhausted"});
+}
+
+/// A quota whose limit is 0: the model is not in this account's tier, and waiting will not grant it
+/// (Gemini's `QuotaFailure` with `quotaValue` "0", "limit: 0" in its message).
+inline bool quota_is_zero(ErrorInfo const& info) noexcept {
+    auto const& m = info.message;
+    auto pos = m.find("limit: 0");
+    bool const words = pos != std::string::npos && (pos + 8 == m.size() || m[pos + 8] < '0' || m[pos + 8] > '9');
+    return info.quota_zero || words;
+}
+
+/// The request on its own is larger than the model's context or the key's per-request limit.
+inline bool context_exceeded(ErrorInfo const& info) noexcept {
+    if (info.code == "context_length_exceeded" || info.code == "string_above_max_length" || info.type == "request_too_large")
+        return true;
+    auto const& m = info.message;
+    if (icontains(m, "input token count") && icontains(m, "exceeds")) return true;  // Gemini
+    return icontains_any(m, {"maximum context length", "reduce the length of the messages", "prompt is too long",
+                             "context window", "context length", "exceeds the maximum number of tokens",
+                             "too large for model with", "max_new_tokens` must be", "maximum allowed input length",
+                             "input is too long", "prompt too long", "exceeds max input", "input tokens exceed",
+                             "exceeds the model's maximum", "tokens exceeds the limit"});
+}
+
+/// The request itself (not this tier in general) was refused by a content filter: the next tier may answer
+/// (Azure's 400 `content_filter` / `ResponsibleAIPolicyViolation`, OpenAI's `invalid_prompt`, moderation).
+inline bool content_filtered(ErrorInfo const& info) noexcept {
+    if (info.code == "content_filter" || info.code == "content_policy_violation" || info.code == "invalid_prompt" ||
+        info.inner_code == "ResponsibleAIPolicyViolation" || info.type == "content_filter" || info.code == "moderation_blocked")
+        return true;
+    if (contains(info.metadata, "flagged_input")) return true;  // OpenRouter moderation
+    return icontains_any(info.message, {"content management policy", "content filter", "flagged as potentially violating",
+                                        "flagged by moderation", "requires moderation", "violates our usage polic",
+                                        "safety system", "content policy"});
+}
+
+/// The provider as a whole is over capacity (not this key's limit): Anthropic's 529 `overloaded_error`,
+/// Gemini's 503 "The model is overloaded", "over capacity", a model still loading.
+inline bool overloaded(ErrorInfo const& info, int status) noexcept {
+    if (status == 529 || info.type == "overloaded_error" || info.type == "overloaded" || info.loading_for) return true;
+    if (status != 429 && status != 503 && status != 500 && status != 502 && status != 498) return false;
+    return icontains_any(info.message, {"overloaded", "over capacity", "at capacity", "capacity exceeded", "out of capacity",
+                                        "no capacity", "high demand", "currently loading", "experiencing high traffic",
+                                        "too many requests in the system", "server is busy", "service overloaded"});
+}
+
+} // namespace cascade::detail
