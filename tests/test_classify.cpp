@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <ctime>
+
 using namespace std::chrono_literals;
 using cascade::Fault;
 using cascade::Scope;
@@ -362,7 +364,7 @@ TEST_CASE("Google's 404 NOT_FOUND for a model is a model that is gone, on Gemini
     CHECK(classify(make(404, R"({"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}})")).fault == Fault::bad_request);
 }
 
-TEST_CASE("Anthropic's 404 not_found_error naming a model is a model that is gone; a wrong path is not", "[classify][model][anthropic]") {
+TEST_CASE("Anthropic's 404 not_found_error naming a model is a model that is gone, a wrong path is not", "[classify][model][anthropic]") {
     // [V] mattermost/mattermost-plugin-agents#257 (raw body; the trailing space is Anthropic's).
     check_model_unavailable(classify(make(404, R"({"type":"error","error":{"type":"not_found_error","message":"model: claude-3-5-sonnet-20241022 "}})")));
     // [V] anthropics/claude-code#5349.
@@ -468,7 +470,7 @@ TEST_CASE("Cloudflare origin errors (520-524, HTML or plain) are retried server 
 
 // --- Answers that are not answers ----------------------------------------------------------------------
 
-TEST_CASE("a 2xx of blank keep-alive lines, or truncated JSON, is malformed; an error inside a 200 is a server error",
+TEST_CASE("a 2xx of blank keep-alive lines, or truncated JSON, is malformed, an error inside a 200 is a server error",
           "[classify][deepseek]") {
     auto blank = classify(make(200, "\n\n\n\n"));
     CHECK(blank.fault == Fault::malformed_response);
@@ -589,6 +591,56 @@ TEST_CASE("the classifier's detail is short and never holds a key", "[classify][
 }
 
 // --- Durations -----------------------------------------------------------------------------------------
+
+TEST_CASE("every provider's reset header says how long a rate-limited key rests", "[classify][reset]") {
+    using cascade::detail::parse_reset;
+    using cascade::detail::parse_rfc3339;
+    auto const now = std::chrono::sys_seconds(std::chrono::seconds(1'755'780'000));  // 2025-08-21T12:40:00Z
+    REQUIRE(parse_rfc3339("2025-08-21T12:40:00Z"));
+    CHECK(*parse_rfc3339("2025-08-21T12:40:00Z") == now);
+    CHECK(*parse_rfc3339("2025-08-21T14:40:00.250+02:00") == now);
+    CHECK_FALSE(parse_rfc3339("2025-13-21T12:40:00Z"));
+    CHECK_FALSE(parse_rfc3339("2025-08-21T12:40:00"));
+    CHECK_FALSE(parse_rfc3339("2025-08-21T12:40:00Zjunk"));
+    CHECK(parse_reset("2025-08-21T12:40:59Z", now) == 59s);     // Anthropic
+    CHECK(parse_reset("2025-08-21T12:39:00Z", now) == 0ms);     // in the past: at once
+    CHECK(parse_reset("11.382867097854614", now) == 11383ms);   // Cerebras, float seconds
+    CHECK(parse_reset("40", now) == 40s);                       // Mistral, Together
+    CHECK(parse_reset("6m0s", now) == 360s);                    // OpenAI, Groq
+    CHECK(parse_reset("1755780030000", now) == 30s);            // OpenRouter, epoch milliseconds
+    CHECK(parse_reset("1755780030", now) == 30s);               // epoch seconds
+    CHECK_FALSE(parse_reset("soon", now));
+
+    auto rest = [&](std::initializer_list<std::pair<char const*, char const*>> headers) {
+        cascade::Headers h;
+        for (auto [n, v] : headers) h.add(n, v);
+        return cascade::detail::reset_delay(h, now);
+    };
+    // Anthropic: the spent window's reset, not the other's.
+    CHECK(rest({{"anthropic-ratelimit-requests-remaining", "12"}, {"anthropic-ratelimit-requests-reset", "2025-08-21T12:41:30Z"},
+                {"anthropic-ratelimit-input-tokens-remaining", "0"}, {"anthropic-ratelimit-input-tokens-reset", "2025-08-21T12:40:38Z"}}) == 38s);
+    // Cerebras: the minute's tokens are spent; the day's reset, 9 hours away, is not the rest.
+    CHECK(rest({{"x-ratelimit-remaining-requests-day", "14399"}, {"x-ratelimit-reset-requests-day", "33011.382867097855"},
+                {"x-ratelimit-remaining-tokens-minute", "0"}, {"x-ratelimit-reset-tokens-minute", "11.382867097854614"}}) == 11383ms);
+    CHECK_FALSE(rest({{"x-ratelimit-remaining-requests-day", "14399"}, {"x-ratelimit-reset-requests-day", "33011.38"}}));
+    CHECK(rest({{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "3"}}) == 3s);                // Together
+    CHECK(rest({{"ratelimitbysize-remaining", "0"}, {"ratelimitbysize-reset", "40"}}) == 40s);      // Mistral
+    CHECK(rest({{"X-RateLimit-Reset-Requests", "2s"}, {"X-RateLimit-Reset-Tokens", "7.5s"}}) == 7500ms);  // neither says spent: the longer
+    CHECK_FALSE(rest({{"x-ratelimit-reset", "garbage"}}));
+
+    // Through the classifier: a 429 with only Anthropic's headers rests until the spent window resets.
+    std::time_t const future = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()) + 40;
+    std::tm parts{};
+    gmtime_r(&future, &parts);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    auto v = classify(make(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 50 input tokens per minute."}})",
+                           {{"anthropic-ratelimit-input-tokens-remaining", "0"}, {"anthropic-ratelimit-input-tokens-reset", stamp}}));
+    CHECK(v.fault == Fault::rate_limited);
+    CHECK(v.scope == Scope::key);
+    CHECK(v.cool_for > 35s);
+    CHECK(v.cool_for <= 40s);
+}
 
 TEST_CASE("Go durations from x-ratelimit-reset-* headers parse to milliseconds, rounded up", "[duration]") {
     using cascade::detail::parse_go_duration;

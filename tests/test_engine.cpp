@@ -270,7 +270,7 @@ TEST_CASE("a 404 model_not_found opens the circuit for a day and says so once", 
     check_skip(r.start(t0 + 1h), 0, Fault::circuit_open);
 }
 
-TEST_CASE("the hedge delay passing gives a second attempt in flight; the first accepted answer wins", "[engine][hedge]") {
+TEST_CASE("the hedge delay passing gives a second attempt in flight, the first accepted answer wins", "[engine][hedge]") {
     Book b({2, 1});
     cascade::Hedge hedge;
     hedge.fixed_delay = 300ms;
@@ -316,7 +316,7 @@ TEST_CASE("hedges are bounded: one extra attempt in flight, and a share of reque
 
 // --- The rest of the table -------------------------------------------------------------------------
 
-TEST_CASE("a tier whose circuit is open is skipped; after its break one probe goes, and its success closes it",
+TEST_CASE("a tier whose circuit is open is skipped, after its break one probe goes, and its success closes it",
           "[engine][circuit]") {
     Book b({1});
     b.tier(0).on_failure(std::size_t{0}, verdict_on(wire::cloudflare_1010()), t0, false);
@@ -419,7 +419,7 @@ TEST_CASE("a tier with no key is skipped as unconfigured and never waited for", 
     CHECK(end.fault == Fault::bad_request);
 }
 
-TEST_CASE("when the budget is spent no further tier is tried; the template answers", "[engine][deadline]") {
+TEST_CASE("when the budget is spent no further tier is tried, the template answers", "[engine][deadline]") {
     Book b({1, 1});
     b.retry.max_retries = 0;
     auto p = b.request(t0 + 1s);
@@ -577,7 +577,7 @@ TEST_CASE("least-recently-limited order prefers the key limited longest ago", "[
     CHECK(*st.pick_key(later, 1, 0, cascade::KeyOrder::round_robin, 4).key == 1);
 }
 
-TEST_CASE("a provider-scoped verdict opens the circuit; after the break exactly one probe goes through", "[state][circuit]") {
+TEST_CASE("a provider-scoped verdict opens the circuit, after the break exactly one probe goes through", "[state][circuit]") {
     cascade::TierState st(2, {}, {});
     st.on_failure(std::size_t{0}, verdict(Fault::blocked, Scope::provider, 10s), t0, false);
     auto closed = st.admit(t0 + 5s);
@@ -592,7 +592,7 @@ TEST_CASE("a provider-scoped verdict opens the circuit; after the break exactly 
     CHECK_FALSE(st.admit(t0 + 10s).probe);
 }
 
-TEST_CASE("a success of a request sent before the circuit opened leaves it open; only the probe's closes it", "[state][circuit]") {
+TEST_CASE("a success of a request sent before the circuit opened leaves it open, only the probe's closes it", "[state][circuit]") {
     cascade::TierState st(2, {}, {});
     st.on_failure(std::size_t{0}, verdict(Fault::blocked, Scope::provider, 10s), t0, false);
     st.on_success(std::size_t{1}, 0, 0, false);  // a reply to a request sent before the block arrived
@@ -677,7 +677,7 @@ TEST_CASE("a cancelled probe hands the probe to the next request", "[state][circ
     CHECK(st.admit(t0 + 1s).probe);
 }
 
-TEST_CASE("consecutive transient failures open the circuit; a success resets the count", "[state][circuit]") {
+TEST_CASE("consecutive transient failures open the circuit, a success resets the count", "[state][circuit]") {
     cascade::CircuitConfig cfg;
     cfg.failure_threshold = 3;
     cfg.break_for = 5s;

@@ -39,7 +39,7 @@ cascade::net::HttpRequest post(std::string target, std::string body = "{}") {
 Reply ok(std::string body = R"({"ok":true})") { return cascade::test::reply(200, "application/json", std::move(body)); }
 } // namespace
 
-TEST_CASE("a base URL parses into scheme, host, port and path; a bad one says what is wrong", "[net][url]") {
+TEST_CASE("a base URL parses into scheme, host, port and path, a bad one says what is wrong", "[net][url]") {
     auto groq = Url::parse("https://api.groq.com/openai/v1/");
     REQUIRE(groq.has_value());
     CHECK(groq->tls);

@@ -40,7 +40,7 @@ TEST_CASE("a Groq success body yields its text, model, finish reason and usage",
     CHECK(r->usage.completion_tokens == 220);
 }
 
-TEST_CASE("a DeepSeek body after keep-alive blank lines parses; blank lines alone do not", "[openai][wire][deepseek]") {
+TEST_CASE("a DeepSeek body after keep-alive blank lines parses, blank lines alone do not", "[openai][wire][deepseek]") {
     auto body = "\n\n\n" R"({"id":"b55e6172-d379-4806-b4e0-d21dd4b243b7","object":"chat.completion","created":1755780061,"model":"deepseek-chat","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I assist you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":9,"total_tokens":23,"prompt_tokens_details":{"cached_tokens":0},"prompt_cache_hit_tokens":0,"prompt_cache_miss_tokens":14},"system_fingerprint":"fp_feb633d1f5_prod0820_fp8_kvcache"})";
     auto r = cascade::openai::parse_reply(body);
     REQUIRE(r.has_value());

@@ -50,7 +50,7 @@ TEST_CASE("a secret prints as stars", "[keys][secrets]") {
     CHECK(s.reveal() == "gsk_live_secret");
 }
 
-TEST_CASE("keys load one per file; a missing or empty file is an error naming the path, never the contents", "[keys]") {
+TEST_CASE("keys load one per file, a missing or empty file is an error naming the path, never the contents", "[keys]") {
     std::string dir = "/tmp/cascade-keys-" + std::to_string(::getpid());
     std::string a = dir + "-a", b = dir + "-b", empty = dir + "-empty", two = dir + "-two";
     std::ofstream(a) << "  first-key\n";

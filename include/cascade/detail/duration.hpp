@@ -196,13 +196,22 @@ inline std::optional<std::chrono::sys_seconds> parse_rfc3339(std::string_view s)
 }
 
 /// @brief How long until a rate-limit window resets, from its reset header in any provider's form: an
-/// RFC 3339 instant (Anthropic), seconds as an integer or a decimal (Cerebras, Together, Mistral), or a Go
-/// duration (`6m0s`: OpenAI, Groq). An instant in the past is 0; all saturate at `longest_wait`.
+/// RFC 3339 instant (Anthropic), seconds as an integer or a decimal (Cerebras, Together, Mistral), an epoch
+/// instant in seconds or milliseconds (a number of 1e9 or more; OpenRouter), or a Go duration (`6m0s`:
+/// OpenAI, Groq). An instant in the past is 0; all saturate at `longest_wait`.
 inline std::optional<std::chrono::milliseconds> parse_reset(std::string_view v,
                                                             std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
     while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-    if (auto secs = parse_seconds(v)) return secs;
+    if (auto n = parse_decimal(v)) {
+        // No window lasts 30 years: a number that large is an instant (OpenRouter: epoch milliseconds).
+        if (*n >= 1e9) {
+            double const when_ms = *n >= 1e12 ? *n : *n * 1000.0;
+            double const now_ms = static_cast<double>(std::chrono::floor<std::chrono::milliseconds>(now).time_since_epoch().count());
+            return saturating_wait(when_ms - now_ms);
+        }
+        return parse_seconds(v);
+    }
     if (auto when = parse_rfc3339(v)) {
         std::int64_t when_ms = when->time_since_epoch().count() * 1000;
         std::int64_t now_ms = std::chrono::floor<std::chrono::milliseconds>(now).time_since_epoch().count();

@@ -196,18 +196,8 @@ private:
         if (retry_after) return *retry_after;
         if (auto d = detail::parse_try_again_in(info.message)) return *d;
         if (info.retry_hint) return *info.retry_hint;
-        // x-ratelimit-reset-*: the window that is spent; with no remaining count saying so, the longer one.
-        auto reset_req = obs.header("x-ratelimit-reset-requests");
-        auto reset_tok = obs.header("x-ratelimit-reset-tokens");
-        auto rem_req = obs.header("x-ratelimit-remaining-requests");
-        auto rem_tok = obs.header("x-ratelimit-remaining-tokens");
-        std::optional<std::chrono::milliseconds> req = reset_req ? detail::parse_go_duration(*reset_req) : std::nullopt;
-        std::optional<std::chrono::milliseconds> tok = reset_tok ? detail::parse_go_duration(*reset_tok) : std::nullopt;
-        if (rem_req == std::optional<std::string_view>("0") && req) return *req;
-        if (rem_tok == std::optional<std::string_view>("0") && tok) return *tok;
-        if (req && tok) return std::max(*req, *tok);
-        if (req) return *req;
-        if (tok) return *tok;
+        // The reset headers: the window that is spent (every provider's family, see detail::reset_delay).
+        if (auto d = detail::reset_delay(obs.headers)) return d;
         return std::nullopt;  // the chain's CircuitConfig::rate_limited_cooldown
     }
 

@@ -107,7 +107,12 @@ inline ErrorInfo error_info(std::string_view body) {
     }
     auto const* err = o.if_contains("error");
     if (!err) {
+        // A flat envelope (Mistral, vLLM: {"object":"error","message":...,"type":...,"code":...}), or a reply.
         info.message = str_of(o.if_contains("message"));
+        info.type = str_of(o.if_contains("type"));
+        info.code = str_of(o.if_contains("code"));
+        if (auto const* c = o.if_contains("code"); c && c->is_int64() && c->get_int64() >= 100 && c->get_int64() <= 599)
+            info.http_code = static_cast<int>(c->get_int64());
         info.block_reason = prompt_block_reason(o);
         return info;
     }
@@ -161,6 +166,10 @@ inline ErrorInfo error_info(std::string_view body) {
                 if (!delay.empty())
                     if (auto ms = parse_go_duration(delay)) info.retry_hint = ms;
                 if (info.reason.empty()) info.reason = str_of(detail.if_contains("reason"));  // google.rpc.ErrorInfo
+                // ErrorInfo's metadata names the quota's limit: 0 is a quota this project does not have there.
+                if (auto const* md = detail.if_contains("metadata"); md && md->is_object() &&
+                                                                    str_of(md->get_object().if_contains("quota_limit_value")) == "0")
+                    info.quota_zero = true;
                 // google.rpc.QuotaFailure: a violated quota whose value is 0 is one this account does not have.
                 if (auto const* vs = detail.if_contains("violations"); vs && vs->is_array())
                     for (auto const& q : vs->get_array())
@@ -248,6 +257,7 @@ inline bool oauth_credential_refused(std::string_view code) noexcept {
 // providers) name no retired model and stay bad requests.
 inline bool model_gone(ErrorInfo const& info) {
     if (info.code == "model_not_found" || info.code == "model_decommissioned") return true;  // OpenAI, Groq, HF
+    if (info.type == "invalid_model") return true;                                           // Mistral: "Invalid model: x"
     auto const& m = info.message;
     if (info.type == "not_found_error") return istarts_with(m, "model:");  // Anthropic: "model: claude-..."
     if (info.status == "NOT_FOUND") return icontains(m, "model");        // "models/x is not found", "Publisher Model `...`"

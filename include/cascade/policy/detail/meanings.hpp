@@ -6,6 +6,9 @@
 
 #include <cascade/policy/detail/error_shapes.hpp>
 
+#include <chrono>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace cascade::detail {
@@ -43,6 +46,8 @@ inline bool geo_blocked(ErrorInfo const& info) noexcept {
     if (info.code == "unsupported_country_region_territory" || info.reason == "USER_LOCATION_INVALID" ||
         info.reason == "LOCATION_NOT_SUPPORTED")
         return true;
+    // Anthropic's edge refuses unsupported countries so, unlike its documented 403 `permission_error`.
+    if (info.type == "forbidden" && icontains(info.message, "request not allowed")) return true;
     return icontains_any(info.message, {"location is not supported", "country, region, or territory not supported",
                                         "unsupported_country_region_territory", "not available in your region",
                                         "not available in your country", "not supported in your region",
@@ -59,7 +64,8 @@ inline bool key_refused(ErrorInfo const& info) noexcept {
         return true;
     return icontains_any(info.message, {"api key not valid", "api key expired", "api_key_invalid", "incorrect api key provided",
                                         "invalid api key", "invalid x-api-key", "invalid_api_key", "api key is invalid",
-                                        "invalid authentication credentials", "your api key has been"});
+                                        "invalid authentication credentials", "your api key has been",
+                                        "token seems invalid"});
 }
 
 /// Credits or prepaid balance gone, or a spend limit reached: the key's account will not answer until
@@ -98,7 +104,7 @@ inline bool context_exceeded(ErrorInfo const& info) noexcept {
                              "context window", "context length", "exceeds the maximum number of tokens",
                              "too large for model with", "max_new_tokens` must be", "maximum allowed input length",
                              "input is too long", "prompt too long", "exceeds max input", "input tokens exceed",
-                             "exceeds the model's maximum", "tokens exceeds the limit"});
+                             "exceeds the model's maximum", "tokens exceeds the limit", "exceed context limit"});
 }
 
 /// The request itself (not this tier in general) was refused by a content filter: the next tier may answer
@@ -110,7 +116,7 @@ inline bool content_filtered(ErrorInfo const& info) noexcept {
     if (contains(info.metadata, "flagged_input")) return true;  // OpenRouter moderation
     return icontains_any(info.message, {"content management policy", "content filter", "flagged as potentially violating",
                                         "flagged by moderation", "requires moderation", "violates our usage polic",
-                                        "safety system", "content policy"});
+                                        "safety system", "content policy", "content exists risk"});
 }
 
 /// The provider as a whole is over capacity (not this key's limit): Anthropic's 529 `overloaded_error`,
@@ -121,6 +127,48 @@ inline bool overloaded(ErrorInfo const& info, int status) noexcept {
     return icontains_any(info.message, {"overloaded", "over capacity", "at capacity", "capacity exceeded", "out of capacity",
                                         "no capacity", "high demand", "currently loading", "experiencing high traffic",
                                         "too many requests in the system", "server is busy", "service overloaded"});
+}
+
+/// How long until the spent rate-limit window resets, from the reset headers of any provider's family:
+/// `x-ratelimit-reset-<window>` (OpenAI, Groq: Go durations; Cerebras `-tokens-minute`: float seconds),
+/// `anthropic-ratelimit-<window>-reset` (RFC 3339), `x-ratelimit-reset` (Together: seconds; OpenRouter:
+/// epoch ms), `ratelimitbysize-reset` (Mistral: seconds). A window whose remaining count is 0 is the spent
+/// one; with none saying so, the longest reset of the short windows (a day's or a month's reset, 9 hours
+/// away, is not taken on a guess).
+template <class HeaderList>
+std::optional<std::chrono::milliseconds> reset_delay(HeaderList const& headers,
+                                                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
+    auto lower = [](std::string_view in) {
+        std::string out(in);
+        for (auto& c : out)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        return out;
+    };
+    auto value_of = [&](std::string_view name) -> std::optional<std::string_view> {
+        for (auto const& f : headers)
+            if (lower(f.name) == name) return std::string_view(f.value);
+        return std::nullopt;
+    };
+    std::optional<std::chrono::milliseconds> spent, longest;
+    for (auto const& f : headers) {
+        std::string const name = lower(f.name);
+        std::string remaining;
+        constexpr std::string_view x = "x-ratelimit-reset", anthropic = "anthropic-ratelimit-", mistral = "ratelimitbysize-reset";
+        if (name.rfind(x, 0) == 0) remaining = "x-ratelimit-remaining" + name.substr(x.size());
+        else if (name.rfind(anthropic, 0) == 0 && name.size() > 6 && name.ends_with("-reset"))
+            remaining = name.substr(0, name.size() - 6) + "-remaining";
+        else if (name == mistral) remaining = "ratelimitbysize-remaining";
+        else continue;
+        auto d = parse_reset(f.value, now);
+        if (!d) continue;
+        auto left = value_of(remaining);
+        if (left && trim_view(*left) == "0") {
+            spent = spent ? std::max(*spent, *d) : *d;
+        } else if (!contains(name, "day") && !contains(name, "month")) {
+            longest = longest ? std::max(*longest, *d) : *d;
+        }
+    }
+    return spent ? spent : longest;
 }
 
 } // namespace cascade::detail
