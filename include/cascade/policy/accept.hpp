@@ -36,9 +36,9 @@ concept AcceptPolicy = requires(P const& p, Completion const& c, Request const& 
 };
 
 namespace detail {
-// Finish reasons that mean the model refused or was stopped by a filter (OpenAI, Gemini).
-inline constexpr std::array<std::string_view, 8> refused_finish_reasons{
-    "content_filter", "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "LANGUAGE", "error"};
+// Finish reasons that mean the model refused or was stopped by a filter (OpenAI, Gemini, Anthropic).
+inline constexpr std::array<std::string_view, 9> refused_finish_reasons{
+    "content_filter", "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "LANGUAGE", "error", "refusal"};
 } // namespace detail
 
 /// @brief Accepts answers of at least `min_chars` characters (after trimming white space) whose finish
