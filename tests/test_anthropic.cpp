@@ -124,7 +124,7 @@ TEST_CASE("a Messages body has system at the top level, the turns in order, max_
     CHECK(streamed.at("stream").as_bool());
 }
 
-TEST_CASE("max_tokens, which Anthropic requires, falls back to the default; temperature is kept in 0..1", "[anthropic][wire]") {
+TEST_CASE("max_tokens, which Anthropic requires, falls back to the default and temperature is kept in 0..1", "[anthropic][wire]") {
     auto req = cascade::Request::chat("", "Hello");
     req.max_tokens = 0;
     req.temperature = 1.5;  // fine for OpenAI (0..2), out of Anthropic's range
@@ -157,7 +157,7 @@ TEST_CASE("the documented 200 yields its text, model, stop reason and usage", "[
     CHECK(r->tokens.cost({1.0, 5.0}) == (2095.0 * 1.0 + 503.0 * 5.0) / 1e6);
 }
 
-TEST_CASE("thinking blocks are not the answer; the text blocks are joined in order", "[anthropic][wire]") {
+TEST_CASE("thinking blocks are not the answer and the text blocks are joined in order", "[anthropic][wire]") {
     // [R] extended thinking's response shape (a thinking block with its signature, a redacted one, text).
     auto r = cascade::anthropic::parse_reply(R"({"id":"msg_01","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[{"type":"thinking","thinking":"Let me analyze this step by step...","signature":"WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve/op91XWHOEBLLqIOMfFG/UvLEczmEsUjavL"},{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"},{"type":"text","text":"Based on my analysis, "},{"type":"text","text":"the answer is 42."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":50,"output_tokens":700}})");
     REQUIRE(r.has_value());
@@ -248,7 +248,7 @@ TEST_CASE("an error event mid-stream stops the assembly and keeps its data as it
     CHECK(bad.failed_data() == "{\"type\": \"content_block_del");
 }
 
-TEST_CASE("a stream cut before its stop reason is not complete; unknown events are ignored", "[anthropic][wire][stream]") {
+TEST_CASE("a stream cut before its stop reason is not complete and unknown events are ignored", "[anthropic][wire][stream]") {
     auto cut = assemble({documented_stream[0], documented_stream[1], documented_stream[3], documented_stream[4]});
     CHECK_FALSE(cut.complete());
     CHECK_FALSE(cut.errored());
@@ -486,7 +486,7 @@ TEST_CASE("a 429 without retry-after rests the key until the spent window's RFC 
     CHECK(f.rest_of_key(0) <= 40s);
 }
 
-TEST_CASE("a 400 'credit balance is too low' is quota_exhausted on that key; the next key answers", "[anthropic][providers][quota]") {
+TEST_CASE("a 400 'credit balance is too low' is quota_exhausted on that key and the next key answers", "[anthropic][providers][quota]") {
     Fixture f;
     f.anthropic_up.otherwise(messages_path, anthropic_credit_400(), "sk-ant-api03-test-key-1");
     f.anthropic_up.otherwise(messages_path, anthropic_ok());
@@ -521,7 +521,7 @@ TEST_CASE("a 529 overloaded_error leaves the tier at once: the next tier answers
     CHECK(f.anthropic_up.hits(messages_path) == 1);  // resting: Anthropic is not asked
 }
 
-TEST_CASE("a 401 authentication_error disables that key; the next key answers", "[anthropic][providers]") {
+TEST_CASE("a 401 authentication_error disables that key and the next key answers", "[anthropic][providers]") {
     Fixture f;
     f.anthropic_up.otherwise(messages_path, anthropic_401(), "sk-ant-api03-test-key-1");
     f.anthropic_up.otherwise(messages_path, anthropic_ok());
