@@ -29,6 +29,7 @@
 #include <cascade/policy/policies.hpp>
 #include <cascade/policy/retry.hpp>
 #include <cascade/policy/shared_state.hpp>
+#include <cascade/provider/anthropic.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_compatible.hpp>
 #include <cascade/provider/template.hpp>

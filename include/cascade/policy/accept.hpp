@@ -36,9 +36,9 @@ concept AcceptPolicy = requires(P const& p, Completion const& c, Request const& 
 };
 
 namespace detail {
-// Finish reasons that mean the model refused or was stopped by a filter (OpenAI, Gemini).
-inline constexpr std::array<std::string_view, 7> refused_finish_reasons{
-    "content_filter", "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "LANGUAGE"};
+// Finish reasons that mean the model refused or was stopped by a filter (OpenAI, Gemini, Anthropic).
+inline constexpr std::array<std::string_view, 8> refused_finish_reasons{
+    "content_filter", "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "LANGUAGE", "refusal"};
 // Finish reasons that mean the provider cut the answer for reasons of its own: DeepSeek's
 // `insufficient_system_resource` (api-docs.deepseek.com, chat completion's finish_reason), and `error`
 // (OpenRouter and vLLM end a choice that failed mid-way so). Transient: the next tier, or a later try, may answer.
@@ -46,7 +46,8 @@ inline constexpr std::array<std::string_view, 2> cut_finish_reasons{"insufficien
 } // namespace detail
 
 /// @brief Accepts answers of at least `min_chars` characters (after trimming white space) whose finish
-/// reason is not a safety or filter stop (`rejected`) nor the provider cutting the answer (`server_error`). `min_chars = 1` is "non-empty".
+/// reason is not a safety or filter stop (`rejected`) nor the provider cutting the answer (`server_error`).
+/// `min_chars = 1` is "non-empty".
 struct MinChars {
     std::size_t min_chars = 1;
 
