@@ -397,6 +397,8 @@ struct Fixture {
                 cascade::DeepSeek(deepseek_config(deepseek_up)),
                 cascade::Template{[](cascade::Request const& r) { return "template: " + r.prompt(); }}) {
         deepseek_up.otherwise(deepseek_path, wire::deepseek_ok("deepseek answer"));
+        // Monday 2026-11-30 07:00 UTC: DeepSeek's peak hours, so its answers cost the list price.
+        chain.clock().set_utc(std::chrono::system_clock::time_point(std::chrono::seconds(1'796'022'000)));
     }
     cascade::Completion ask(std::string prompt = "Summarise Q3") {
         auto req = cascade::Request::chat("You write reports.", std::move(prompt));
@@ -509,7 +511,7 @@ TEST_CASE("a 529 overloaded_error leaves the tier at once: the next tier answers
     auto c = f.ask();
     CHECK(c.label == "deepseek");
     CHECK(c.text == "deepseek answer");
-    CHECK(c.cost_usd == Approx((14 * 0.30 + 9 * 1.20) / 1e6));  // DeepSeek's prices, its usage
+    CHECK(c.cost_usd == Approx((14 * 0.30 + 9 * 1.20) / 1e6));  // DeepSeek's peak prices, its usage
     REQUIRE(c.trail.size() == 1);
     CHECK(c.trail[0].label == "anthropic1");
     CHECK(c.trail[0].http_status == 529);

@@ -81,7 +81,9 @@ TEST_CASE("the seed's chain answers from groq1 with usage and cost from the resp
     CHECK(c.model == "llama-3.3-70b-versatile");
     CHECK(c.usage.prompt_tokens == 86);
     CHECK(c.usage.completion_tokens == 220);
-    CHECK(c.cost_usd == Approx((86 * 0.59 + 220 * 0.79) / 1e6));
+    // Groq's free tier costs nothing; its list prices say what a paid key would cost.
+    CHECK(c.cost_usd == 0.0);
+    CHECK(cascade::Groq<5>::defaults().prices.list_cost(c.usage) == Approx((86 * 0.59 + 220 * 0.79) / 1e6));
     auto seen = f.groq_up.requests();
     REQUIRE(seen.size() == 1);
     CHECK(seen[0].key == "gsk_test_key_1");
@@ -452,6 +454,31 @@ TEST_CASE("hedging over the network: the first attempt hangs, the hedge answers,
     auto s = chain.observer().snapshot();
     CHECK(s[0].attempts == 2);
     CHECK(s[0].hedges == 1);
+}
+
+TEST_CASE("DeepSeek's answers cost its peak price on weekday mornings UTC, half otherwise, and cache hits their own price",
+          "[providers][deepseek][prices]") {
+    Loopback deepseek_up;
+    deepseek_up.otherwise(deepseek_path, wire::deepseek_ok("priced", 5000, 2000, 4000));
+    asio::io_context io;
+    using Simulated = cascade::DefaultPolicies::with_clock<cascade::ManualClock>;
+    cascade::BasicChain<Simulated, cascade::DeepSeek, cascade::Template> chain(io.get_executor(), cascade::DeepSeek(deepseek_config(deepseek_up)),
+                                                                             cascade::Template{});
+    auto ask_at = [&](std::int64_t utc_seconds) {
+        chain.clock().set_utc(std::chrono::system_clock::time_point(std::chrono::seconds(utc_seconds)));
+        auto req = cascade::Request::chat("sys", "p");
+        return cascade::test::run_simulated(io, chain.clock(), chain.complete(req));
+    };
+    double const peak = (1000 * 0.30 + 4000 * 0.006 + 2000 * 1.20) / 1e6;  // 1,000 missed, 4,000 hit, 2,000 out
+    auto monday_7 = ask_at(1'796'022'000);                                // Monday 2026-11-30 07:00 UTC
+    CHECK(monday_7.label == "deepseek");
+    CHECK(monday_7.usage.cached_prompt_tokens == 4000);
+    CHECK(monday_7.cost_usd == Approx(peak));
+    CHECK(ask_at(1'796'040'000).cost_usd == Approx(peak / 2));           // Monday 12:00 UTC
+    CHECK(ask_at(1'795'849'200).cost_usd == Approx(peak / 2));           // Saturday 07:00 UTC
+    CHECK(ask_at(1'796'022'000 - 3'601).cost_usd == Approx(peak / 2));   // Monday 05:59:59 UTC: between the peaks
+    CHECK(ask_at(1'796'022'000 + 10'799).cost_usd == Approx(peak));      // Monday 09:59:59 UTC: the peak's last second
+    CHECK(ask_at(1'796'022'000 + 10'800).cost_usd == Approx(peak / 2));  // Monday 10:00 UTC: off-peak again
 }
 
 TEST_CASE("with the manual clock, a chain whose key cools for ten minutes answers after a simulated wait", "[providers][wait]") {

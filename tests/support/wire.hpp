@@ -104,7 +104,8 @@ inline Reply groq_413() {
 }
 
 // D1: a DeepSeek chat completion.
-inline Reply deepseek_ok(std::string const& text, int prompt_tokens = 14, int completion_tokens = 9) {
+// D1, with `cache_hits` of the prompt's tokens served from DeepSeek's cache.
+inline Reply deepseek_ok(std::string const& text, int prompt_tokens = 14, int completion_tokens = 9, int cache_hits = 0) {
     boost::json::object body{{"id", "b55e6172-d379-4806-b4e0-d21dd4b243b7"},
                              {"object", "chat.completion"},
                              {"created", 1755780061},
@@ -117,9 +118,9 @@ inline Reply deepseek_ok(std::string const& text, int prompt_tokens = 14, int co
                              {"usage", boost::json::object{{"prompt_tokens", prompt_tokens},
                                                            {"completion_tokens", completion_tokens},
                                                            {"total_tokens", prompt_tokens + completion_tokens},
-                                                           {"prompt_tokens_details", boost::json::object{{"cached_tokens", 0}}},
-                                                           {"prompt_cache_hit_tokens", 0},
-                                                           {"prompt_cache_miss_tokens", prompt_tokens}}},
+                                                           {"prompt_tokens_details", boost::json::object{{"cached_tokens", cache_hits}}},
+                                                           {"prompt_cache_hit_tokens", cache_hits},
+                                                           {"prompt_cache_miss_tokens", prompt_tokens - cache_hits}}},
                              {"system_fingerprint", "fp_feb633d1f5_prod0820_fp8_kvcache"}};
     Reply r = json(200, boost::json::serialize(body));
     r.headers.emplace_back("server", "cloudflare");

@@ -63,6 +63,10 @@ struct Context {
     Clock::time_point deadline = Clock::time_point::max();
     /// The request's trail; a nested chain appends its own attempts here.
     std::vector<Attempt>* trail = nullptr;
+    /// The wall-clock time of the attempt for prices that depend on the time of day (`Prices::cost`). Left
+    /// default (meaning now) under the steady clock; a clock with `utc_now()` (`ManualClock`) sets it, so a
+    /// simulated day is priced by its simulated hours.
+    std::chrono::system_clock::time_point utc{};
 
     /// @brief Time left before the deadline (`milliseconds::max()` without one, zero when past).
     std::chrono::milliseconds remaining(Clock::time_point now = Clock::now()) const noexcept {

@@ -119,6 +119,20 @@ public:
     Clock::time_point precise_now() const { return now(); }
     Clock::duration slack() const noexcept { return Clock::duration::zero(); }
 
+    /// @brief The wall-clock time of this clock's now, for time-of-day prices: the instant given to
+    /// `set_utc` (the real time at construction by default) moved on by as much as this clock has since.
+    std::chrono::system_clock::time_point utc_now() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->utc_at_set + std::chrono::duration_cast<std::chrono::system_clock::duration>(state_->now - state_->now_at_set);
+    }
+
+    /// @brief Says that this clock's now is `utc` on the wall clock (a simulation starting on a Monday at 00:00 UTC).
+    void set_utc(std::chrono::system_clock::time_point utc) {
+        std::lock_guard lock(state_->mutex);
+        state_->utc_at_set = utc;
+        state_->now_at_set = state_->now;
+    }
+
     /// The steady-clock time as far from now as `t` is from this clock's now (saturating).
     Clock::time_point to_steady(Clock::time_point t) const { return shift(t, now(), Clock::now()); }
     Clock::time_point from_steady(Clock::time_point t) const { return shift(t, Clock::now(), now()); }
@@ -202,6 +216,8 @@ private:
         Clock::time_point now = Clock::time_point(std::chrono::hours(1));
         std::uint64_t next_id = 0;
         std::map<Key, Waiter> waiters;
+        std::chrono::system_clock::time_point utc_at_set = std::chrono::system_clock::now();
+        Clock::time_point now_at_set = now;
     };
     // Takes a cancelled wait out of the queue and completes it with operation_aborted.
     struct Canceller {

@@ -242,6 +242,7 @@ BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point star
                 now = clock_.now();
             }
             ctx.key = a.key;
+            if constexpr (requires { clock_.utc_now(); }) ctx.utc = clock_.utc_now();
             bool came_back = false;
             try {
                 Outcome out = co_await next_outcome(a, req, ctx);

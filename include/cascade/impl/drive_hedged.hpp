@@ -120,6 +120,7 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
                 std::size_t const s = a.slot;
                 race.contexts[s] = ctx;
                 race.contexts[s].key = a.key;
+                if constexpr (requires { clock_.utc_now(); }) race.contexts[s].utc = clock_.utc_now();
                 race.contexts[s].trail = &race.trails[s];
                 race.trails[s].clear();
                 race.started[s] = now;

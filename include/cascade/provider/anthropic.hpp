@@ -164,7 +164,7 @@ public:
         if (resp.status >= 200 && resp.status < 300)
             if (auto r = anthropic::parse_reply(resp.body)) parsed = std::move(*r);
         if (!parsed) co_return failed_response(resp.status, std::move(resp.headers), std::move(resp.body));
-        co_return Outcome(answer(*parsed, ctx.key));
+        co_return Outcome(answer(*parsed, ctx.key, ctx.utc));
     }
 
 private:
@@ -188,16 +188,16 @@ private:
             co_return failed_response(res->status, std::move(res->headers), assembler.failed_data(), "stream event");
         if (!assembler.complete())
             co_return failed_without_response(boost::beast::http::error::partial_message, "stream ended before message_stop");
-        co_return Outcome(answer(assembler.reply(), ctx.key));
+        co_return Outcome(answer(assembler.reply(), ctx.key, ctx.utc));
     }
 
-    Completion answer(anthropic::Reply& r, int key) const {
+    Completion answer(anthropic::Reply& r, int key, std::chrono::system_clock::time_point utc) const {
         Completion c;
         c.text = std::move(r.text);
         c.model = r.model.empty() ? state_->cfg.model : std::move(r.model);
         c.finish_reason = std::move(r.stop_reason);
         c.usage = r.tokens.usage();
-        c.cost_usd = r.tokens.cost(state_->cfg.prices);
+        c.cost_usd = r.tokens.cost(state_->cfg.prices, utc);
         c.label = label(key);
         return c;
     }

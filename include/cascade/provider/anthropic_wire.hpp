@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -67,15 +68,22 @@ struct TokenCounts {
         Usage u;
         u.prompt_tokens = static_cast<std::uint32_t>(std::min<std::uint64_t>(prompt, std::numeric_limits<std::uint32_t>::max()));
         u.completion_tokens = output_tokens;
+        u.cached_prompt_tokens = cache_read_input_tokens;
         return u;
     }
 
     /// @brief USD at `prices`, with Anthropic's prompt-caching multipliers of the input price: cache writes
-    /// (5-minute, the default) 1.25 times, cache reads 0.1 times.
-    double cost(Prices const& prices) const noexcept {
+    /// (5-minute, the default) 1.25 times, cache reads 0.1 times; $0 on a free tier; off-peak as `Prices` says.
+    double cost(Prices const& prices, std::chrono::system_clock::time_point when = {}) const noexcept {
+        if (prices.free) return 0.0;
         double const input = static_cast<double>(input_tokens) + 1.25 * static_cast<double>(cache_creation_input_tokens) +
                              0.1 * static_cast<double>(cache_read_input_tokens);
-        return (input * prices.input_per_million + static_cast<double>(output_tokens) * prices.output_per_million) / 1'000'000.0;
+        double usd = (input * prices.input_per_million + static_cast<double>(output_tokens) * prices.output_per_million) / 1'000'000.0;
+        if (prices.peak.hours != 0) {
+            if (when == std::chrono::system_clock::time_point{}) when = std::chrono::system_clock::now();
+            if (!prices.peak.is_peak(when)) usd *= prices.peak.off_peak_factor;
+        }
+        return usd;
     }
 };
 

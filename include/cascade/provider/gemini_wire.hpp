@@ -92,6 +92,7 @@ inline boost::system::result<Reply, ParseError> parse_reply(std::string_view bod
     if (auto const* um = o.if_contains("usageMetadata"); um && um->is_object()) {
         auto const& u = um->get_object();
         r.usage.prompt_tokens = count_of(u, "promptTokenCount");
+        r.usage.cached_prompt_tokens = count_of(u, "cachedContentTokenCount");  // part of the prompt's count
         std::uint64_t const output = std::uint64_t{count_of(u, "candidatesTokenCount")} + count_of(u, "thoughtsTokenCount");
         r.usage.completion_tokens = static_cast<std::uint32_t>(std::min<std::uint64_t>(output, std::numeric_limits<std::uint32_t>::max()));
     }

@@ -46,7 +46,8 @@ struct ProviderConfig {
     bool key_required = true;
     /// Label attempts `name1`..`nameN` (a pool) rather than `name`.
     bool number_labels = false;
-    /// USD per million input and output tokens; cost is computed from the response's usage.
+    /// USD per million input, cached input and output tokens, time-of-day prices, and whether the keys are on a
+    /// free tier (answers then cost $0); cost is computed from the response's usage.
     Prices prices;
     /// Budgets of each quota group (Groq's free tier: see `GroqTraits`).
     KeyLimits key_limits;
@@ -133,7 +134,7 @@ public:
         c.model = parsed->model.empty() ? state->cfg.model : std::move(parsed->model);
         c.finish_reason = std::move(parsed->finish_reason);
         c.usage = parsed->usage;
-        c.cost_usd = state->cfg.prices.cost(c.usage);
+        c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);
         c.label = label(ctx.key);
         co_return Outcome(std::move(c));
     }
@@ -165,7 +166,7 @@ private:
         c.model = r.model.empty() ? state->cfg.model : std::move(r.model);
         c.finish_reason = std::move(r.finish_reason);
         c.usage = r.usage;
-        c.cost_usd = state->cfg.prices.cost(c.usage);
+        c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);
         c.label = label(ctx.key);
         co_return Outcome(std::move(c));
     }
@@ -251,7 +252,10 @@ struct GroqTraits {
         c.name = "groq";
         c.base_url = "https://api.groq.com/openai/v1";
         c.model = "llama-3.3-70b-versatile";
+        // The free tier costs $0; the list prices (on-demand, read 2026-08) are what `Prices::list_cost`
+        // reports and what a paid key costs: set `prices.free = false` for one.
         c.prices = {0.59, 0.79};
+        c.prices.free = true;
         c.key_limits.tokens_per_minute = 12'000;
         c.key_limits.requests_per_minute = 30;
         c.key_limits.tokens_per_day = 100'000;
@@ -262,7 +266,7 @@ struct GroqTraits {
 
 /// DeepSeek: different infrastructure, cheap; no rate-limit headers. `deepseek-chat` was retired on
 /// 2026-07-24 (api-docs.deepseek.com, checked 2026-10): its name now gets a 400 naming `deepseek-v4-flash`
-/// and `deepseek-v4-pro`. Prices are flash's peak-hour ones, an upper bound: off-peak they are half.
+/// and `deepseek-v4-pro`. Prices are flash's, by the hour: peak on weekday mornings UTC, half otherwise.
 struct DeepSeekTraits {
     static constexpr std::string_view env_prefix = "DEEPSEEK";
     static ProviderConfig defaults() {
@@ -270,7 +274,12 @@ struct DeepSeekTraits {
         c.name = "deepseek";
         c.base_url = "https://api.deepseek.com";
         c.model = "deepseek-v4-flash";
-        c.prices = {0.30, 1.20};  // cache-miss input, output; peak (01-04, 06-10 UTC, Mon-Fri)
+        // deepseek-v4-flash at peak: cache-miss input, output; cache hits $0.006. Off-peak (all but 01-04 and
+        // 06-10 UTC on weekdays, since 2026-08-16) half. api-docs.deepseek.com/quick_start/pricing, read 2026-10.
+        c.prices = {0.30, 1.20};
+        c.prices.cached_input_per_million = 0.006;
+        c.prices.peak.hours = PeakHours::between(1, 4) | PeakHours::between(6, 10);
+        c.prices.peak.off_peak_factor = 0.5;
         // DeepSeek may hold a non-streamed request in its queue for minutes, sending blank lines.
         c.http.attempt_timeout = std::chrono::seconds(120);
         return c;
@@ -285,6 +294,7 @@ struct OpenRouterTraits {
         c.name = "openrouter";
         c.base_url = "https://openrouter.ai/api/v1";
         c.model = "meta-llama/llama-3.3-70b-instruct:free";
+        c.prices.free = true;  // a `:free` model
         return c;
     }
 };

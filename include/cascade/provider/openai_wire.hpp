@@ -4,6 +4,7 @@
 /// request bodies and response parsing, sans-io.
 
 #include <cascade/core/completion.hpp>
+#include <cascade/core/prices.hpp>
 #include <cascade/core/request.hpp>
 
 #include <boost/json/object.hpp>
@@ -18,17 +19,6 @@
 #include <string_view>
 
 namespace cascade {
-
-/// @brief USD per one million tokens, input and output.
-struct Prices {
-    double input_per_million = 0.0;
-    double output_per_million = 0.0;
-
-    double cost(Usage u) const noexcept {
-        return (static_cast<double>(u.prompt_tokens) * input_per_million +
-                static_cast<double>(u.completion_tokens) * output_per_million) / 1'000'000.0;
-    }
-};
 
 namespace openai {
 
@@ -98,6 +88,10 @@ inline Usage parse_usage(boost::json::object const& o) noexcept {
         auto const& uo = usage->get_object();
         u.prompt_tokens = to_u32(uo.if_contains("prompt_tokens"));
         u.completion_tokens = to_u32(uo.if_contains("completion_tokens"));
+        // Prompt tokens served from the provider's cache: DeepSeek's cache hits, OpenAI's (and Groq's) details.
+        u.cached_prompt_tokens = to_u32(uo.if_contains("prompt_cache_hit_tokens"));
+        if (auto const* d = uo.if_contains("prompt_tokens_details"); d && d->is_object() && !u.cached_prompt_tokens)
+            u.cached_prompt_tokens = to_u32(d->get_object().if_contains("cached_tokens"));
     }
     return u;
 }

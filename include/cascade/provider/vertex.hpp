@@ -165,7 +165,8 @@ namespace detail {
 // A generateContent answer as an Outcome. A blocked prompt is a failure for the classifier; a refusal
 // (SAFETY, RECITATION, ...) is an answer whose finish reason the accept policy judges, as OpenAI's
 // content_filter is; MAX_TOKENS is kept, marked by its finish reason.
-inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::string const& model, Prices prices) {
+inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::string const& model, Prices prices,
+                              std::chrono::system_clock::time_point utc = {}) {
     std::optional<gemini::Reply> parsed;
     if (resp.status >= 200 && resp.status < 300)
         if (auto r = gemini::parse_reply(resp.body); r && !r->prompt_blocked) parsed = std::move(*r);
@@ -175,7 +176,7 @@ inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::s
     c.model = parsed->model.empty() ? model : std::move(parsed->model);
     c.finish_reason = std::move(parsed->finish_reason);
     c.usage = parsed->usage;
-    c.cost_usd = prices.cost(c.usage);
+    c.cost_usd = prices.cost(c.usage, utc);
     c.label = std::move(label);
     return Outcome(std::move(c));
 }
@@ -265,7 +266,7 @@ public:
         auto res = co_await client->request(*origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
         if (res->status == 401) st->tokens.invalidate();
-        co_return detail::gemini_outcome(*res, label(ctx.key), cfg.model, cfg.prices);
+        co_return detail::gemini_outcome(*res, label(ctx.key), cfg.model, cfg.prices, ctx.utc);
     }
 
     /// @brief A region that is down or slow is a region to rest, not a reason to leave Vertex: the next
@@ -361,7 +362,7 @@ public:
         }
         auto res = co_await client->request(*st->origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
-        co_return detail::gemini_outcome(*res, label(ctx.key), st->cfg.model, st->cfg.prices);
+        co_return detail::gemini_outcome(*res, label(ctx.key), st->cfg.model, st->cfg.prices, ctx.utc);
     }
 
 private:
