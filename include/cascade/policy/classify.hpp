@@ -40,36 +40,26 @@ concept ClassifyPolicy = requires(P const& p, Observation const& obs) {
 
 /// @brief The default classifier. Every rule is tested against the providers' real responses.
 ///
-/// `cool_for` is set only from what the response says (retry-after, reset headers, "try again in",
-/// Google's RetryInfo); when it says nothing, `cool_for` stays empty and the chain's `CircuitConfig`
-/// decides (`rate_limited_cooldown`, `edge_rate_limited_cooldown`, `blocked_cooldown`, `quota_cooldown`,
-/// `model_unavailable_cooldown`): one source for each default.
+/// `cool_for` is set only from what the response says (retry-after, reset headers of every provider's
+/// family, "try again in", Google's RetryInfo, Hugging Face's estimated_time); when it says nothing,
+/// `cool_for` stays empty and the chain's `CircuitConfig` decides: one source for each default. Zero is
+/// what the response said (`retry-after: 0`): at once.
 ///
 /// `detail` is redacted and at most 200 bytes. When the tier said what it was doing (`Observation::detail`,
 /// e.g. "token endpoint"), a response's or a transport error's detail starts with it:
 /// `token endpoint: invalid_grant: Invalid JWT Signature.`
 ///
-/// | failure | fault | scope | cool_for |
-/// |---|---|---|---|
-/// | a `Fault` the tier names in `transport` (a nested chain that failed, `unconfigured`, a tier's exception) | that fault | attempt | - |
-/// | Cloudflare 1010/1020/1xxx access denied, block or challenge page (plain, JSON or HTML) | blocked | provider | - |
-/// | Cloudflare 1015 (IP rate limit) | rate_limited | provider | retry-after |
-/// | OAuth2 token endpoint 400/401/403 refusing the credential (invalid_grant, invalid_client, ...) | unauthorized | key (disabled) | - |
-/// | 429 | rate_limited | key | retry-after(-ms), "try again in", RetryInfo, OpenRouter reset, x-ratelimit-reset-* |
-/// | 429 insufficient_quota & co, spend limits; 402 | quota_exhausted | key | retry-after |
-/// | 429/413 "Request too large"; 400 context length | context_too_long | attempt | - |
-/// | 401; 403 Google PERMISSION_DENIED; 400 organization_restricted | unauthorized | key (disabled) | - |
-/// | 403 OpenRouter moderation | rejected | attempt | - |
-/// | 4xx for a retired or unknown model: model_not_found, model_decommissioned, then messages naming one (`detail::model_gone`) | model_unavailable | provider | - |
-/// | 400, 404, 422, other 4xx | bad_request | attempt | - |
-/// | 408, transport timeout | timeout | attempt, retried | - |
-/// | 5xx, 498, 529, Cloudflare 52x | server_error | attempt, retried (not with x-should-retry: false) | retry-after |
-/// | reset, refused, eof, mid-body close | network | attempt, retried | - |
-/// | TLS failure | network | attempt | - |
-/// | body over the size limit; 2xx that is blank or not JSON | malformed_response | attempt, retried (not over the limit) | - |
-/// | 2xx carrying an error object | server_error | attempt, retried | - |
-/// | Gemini 2xx whose prompt was blocked (`promptFeedback.blockReason`, no candidates) | rejected | attempt | - |
-/// | operation_aborted | cancelled | attempt | - |
+/// The decision table, with the public captures that check each row, is in docs/providers.md ("How
+/// failures are classified"). In order, the first match deciding:
+/// 0. a `Fault` the tier names in `transport`, as that fault; a transport error (timeout, network, TLS);
+/// 1. the edge: Cloudflare blocks (provider `blocked`) and IP rate limits; OAuth2 credential refusals;
+/// 2. a 2xx: a blocked prompt (`rejected`); an error object naming a status is read as that status, one
+///    naming none is a retried `server_error` (or `malformed_response` when not JSON);
+/// 3. structured fields, then words (`detail::` predicates in policy/detail/meanings.hpp): geographic
+///    block, refused key, request too large, quota of 0, credits gone, context, content filter, overload,
+///    retired model;
+/// 4. the status alone: 429 rate limit (key), 401/403 unauthorized (key, disabled), 408 timeout, 5xx
+///    server error (retried), other 4xx bad request.
 struct DefaultClassify {
     Verdict classify(Observation const& obs) const {
         if (obs.transport && obs.transport.category() == fault_category()) return named(obs);
