@@ -827,11 +827,13 @@ TEST_CASE("a deployment name or query that would break the request line is refus
     auto c = cascade::test::run(io, chain.complete(req));
     REQUIRE(c.trail.size() == 1);
     CHECK(has_fault(c.trail[0], Fault::unconfigured));
+    CHECK(c.trail[0].detail.find('\n') == std::string::npos);  // the bad value is not echoed
     CHECK(up.requests().empty());  // nothing was sent
 }
 
 TEST_CASE("keys never show: not in an Azure failure's trail, nor in an unconfigured detail", "[family][secrets]") {
     Rig<cascade::AzureOpenAI<1>> rig(1, "azure-SECRET-key-", "", azure_setup(""));
+    // [R] the AI Services gateway's 401 for a wrong key, as clients commonly quote it.
     rig.up.otherwise(azure_v1_path,
                      json(401, R"({"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}})"));
     auto c = rig.ask();

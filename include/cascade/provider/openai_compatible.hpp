@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// @brief `OpenAICompatible`: a tier for any OpenAI-style chat-completions API, with a key pool; ready
-/// traits for Groq, DeepSeek, OpenRouter, Hugging Face's router, Ollama and vLLM.
+/// traits for Groq, DeepSeek, OpenRouter, Hugging Face's router, Ollama and vLLM (OpenAI, Mistral, Together,
+/// Fireworks, Cerebras and Azure OpenAI: `openai_family.hpp`).
 
 #include <cascade/cache/key.hpp>
 #include <cascade/core/completion.hpp>
@@ -192,9 +193,9 @@ private:
             else if (!o) problem = "bad base URL for " + cfg.name + ": " + o.error().message;
             else if (cfg.model.empty()) problem = "no model for " + cfg.name;
             else if (!all(cfg.path, visible) || cfg.path.find('?') != std::string::npos || !all(cfg.query, visible))
-                problem = "path or query for " + cfg.name + " has a character not allowed in a URL: '" + cfg.path + "?" + cfg.query + "'";
+                problem = "path or query for " + cfg.name + " has a space, a control character, '#' or a non-ASCII byte";
             else if (cfg.key_required && (cfg.key_header.empty() || !all(cfg.key_header, name_char) || !all(cfg.key_prefix, printable)))
-                problem = "key header for " + cfg.name + " is not a header name and prefix: '" + cfg.key_header + "'";
+                problem = "key header for " + cfg.name + " is not a header name, or its prefix has a control character";
             if (o) origin = std::move(*o);
         }
 
