@@ -32,6 +32,7 @@
 #include <cascade/provider/anthropic.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_compatible.hpp>
+#include <cascade/provider/openai_family.hpp>
 #include <cascade/provider/template.hpp>
 #include <cascade/provider/vertex.hpp>
 #include <cascade/security/hmac.hpp>

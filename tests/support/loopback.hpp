@@ -82,7 +82,7 @@ struct Recorded {
     std::string method;
     std::string target;
     std::string body;
-    // The bearer token, `x-goog-api-key` or `x-api-key`; empty when there was none.
+    // The bearer token, `x-goog-api-key`, `x-api-key` or `api-key`; empty when there was none.
     std::string key;
     std::map<std::string, std::string> headers;  // lowercase names
 };
@@ -246,8 +246,10 @@ private:
                 r.key = it->second.substr(7);
             else if (auto g = r.headers.find("x-goog-api-key"); g != r.headers.end())
                 r.key = g->second;
-            else if (auto a = r.headers.find("x-api-key"); a != r.headers.end())
+            else if (auto a = r.headers.find("x-api-key"); a != r.headers.end())  // Anthropic
                 r.key = a->second;
+            else if (auto z = r.headers.find("api-key"); z != r.headers.end())  // Azure OpenAI
+                r.key = z->second;
             Reply reply = decide(r);
             boost::asio::steady_timer timer(io_);
             if (reply.hang) {

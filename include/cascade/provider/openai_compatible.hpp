@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// @brief `OpenAICompatible`: a tier for any OpenAI-style chat-completions API, with a key pool; ready
-/// traits for Groq, DeepSeek, OpenRouter, Hugging Face's router, Ollama and vLLM.
+/// traits for Groq, DeepSeek, OpenRouter, Hugging Face's router, Ollama and vLLM (OpenAI, Mistral, Together,
+/// Fireworks, Cerebras and Azure OpenAI: `openai_family.hpp`).
 
 #include <cascade/cache/key.hpp>
 #include <cascade/core/completion.hpp>
@@ -18,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
@@ -39,11 +41,18 @@ struct ProviderConfig {
     /// Base URL, e.g. `https://api.groq.com/openai/v1`; the request goes to base URL + `path`.
     std::string base_url;
     std::string path = "/chat/completions";
+    /// Appended to every request's path after `?` (Azure OpenAI's `api-version=2024-10-21`); empty: none.
+    /// Like `path`, visible ASCII only (percent-encode the rest).
+    std::string query;
+    /// Required: a tier without a model (or base URL) fails every attempt as `unconfigured`.
     std::string model;
     /// The key pool, tried in the chain's key order. Never printed.
     std::vector<Secret> keys;
     /// Local servers (Ollama, vLLM) need no key; with `false` the tier has one keyless slot.
     bool key_required = true;
+    /// How a key is sent: header `key_header` with value `key_prefix` + key. Azure OpenAI: `api-key`, no prefix.
+    std::string key_header = "authorization";
+    std::string key_prefix = "Bearer ";
     /// Label attempts `name1`..`nameN` (a pool) rather than `name`.
     bool number_labels = false;
     /// USD per million input, cached input and output tokens, time-of-day prices, and whether the keys are on a
@@ -103,8 +112,7 @@ public:
 
     boost::asio::awaitable<Outcome> attempt(Request const& req, Context& ctx) {
         auto state = state_;  // keeps the configuration alive across suspension
-        if (!state->origin)
-            co_return failed_without_response(Fault::unconfigured, "bad base URL for " + state->cfg.name + ": " + state->origin_error);
+        if (!state->problem.empty()) co_return failed_without_response(Fault::unconfigured, state->problem);
         auto client = state->client_for(co_await boost::asio::this_coro::executor);
         if (auto tls = client->tls_setup_error())
             co_return failed_without_response(Fault::unconfigured, "extra CA for " + state->cfg.name + " is not usable PEM: " + tls.message());
@@ -112,10 +120,12 @@ public:
         net::HttpRequest http;
         http.method = "POST";
         http.target = state->origin->base_path + state->cfg.path;
+        if (!state->cfg.query.empty()) http.target += "?" + state->cfg.query;
         http.headers.add("content-type", "application/json");
         http.headers.add("accept", "application/json");
         if (state->cfg.key_required && ctx.key >= 0 && static_cast<std::size_t>(ctx.key) < state->cfg.keys.size())
-            http.headers.add("authorization", "Bearer " + std::string(state->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
+            http.headers.add(state->cfg.key_header,
+                             state->cfg.key_prefix + std::string(state->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
         for (auto const& h : state->cfg.extra_headers) http.headers.add(h.name, h.value);
         http.body = openai::request_body(req, state->cfg.model, state->cfg.stream);
         if (state->cfg.stream) co_return co_await streamed(state, client, std::move(http), ctx);
@@ -172,10 +182,22 @@ private:
     }
 
     struct State {
+        // What makes the configuration unusable, said once here rather than on every attempt. A path or
+        // query reaches the request line and a key header the headers: visible ASCII, a header name.
         explicit State(ProviderConfig c) : cfg(std::move(c)) {
-                auto o = net::Url::parse(cfg.base_url);
+            auto all = [](std::string_view s, auto ok) { return std::all_of(s.begin(), s.end(), [&](char ch) { return ok(ch); }); };
+            auto visible = [](char ch) { return ch > 0x20 && ch < 0x7f && ch != '#'; };
+            auto name_char = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-'; };
+            auto printable = [](char ch) { return ch >= 0x20 && ch < 0x7f; };
+            auto o = net::Url::parse(cfg.base_url);
+            if (cfg.base_url.empty()) problem = "no base URL for " + cfg.name;
+            else if (!o) problem = "bad base URL for " + cfg.name + ": " + o.error().message;
+            else if (cfg.model.empty()) problem = "no model for " + cfg.name;
+            else if (!all(cfg.path, visible) || cfg.path.find('?') != std::string::npos || !all(cfg.query, visible))
+                problem = "path or query for " + cfg.name + " has a space, a control character, '#' or a non-ASCII byte";
+            else if (cfg.key_required && (cfg.key_header.empty() || !all(cfg.key_header, name_char) || !all(cfg.key_prefix, printable)))
+                problem = "key header for " + cfg.name + " is not a header name, or its prefix has a control character";
             if (o) origin = std::move(*o);
-            else origin_error = o.error().message;
         }
 
         std::shared_ptr<net::HttpClient> client_for(boost::asio::any_io_executor ex) {
@@ -186,7 +208,7 @@ private:
 
         ProviderConfig cfg;
         std::optional<net::Url> origin;
-        std::string origin_error;
+        std::string problem;
         mutable std::mutex mutex;
         std::shared_ptr<net::HttpClient> client;
     };
@@ -205,6 +227,7 @@ inline std::string env_or(char const* name, std::string fallback) {
 /// and base URL come from the environment: `<PREFIX>_API_KEY_1..N`, `<PREFIX>_API_KEYS` (comma list) or
 /// `<PREFIX>_API_KEY`; `<PREFIX>_BASE_URL` and `<PREFIX>_MODEL` override the defaults;
 /// `<PREFIX>_QUOTA_GROUPS` (comma list, one name per key) says which keys share an organization's limits.
+/// Traits with a `static void from_env(ProviderConfig&)` read their own variables last (Azure's endpoint).
 template <class Traits, std::size_t MaxKeys = 1>
 class BasicProvider : public OpenAICompatible {
 public:
@@ -238,6 +261,7 @@ public:
                 rest.remove_prefix(comma + 1);
             }
         }
+        if constexpr (requires { Traits::from_env(c); }) Traits::from_env(c);
         return c;
     }
 };

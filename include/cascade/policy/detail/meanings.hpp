@@ -88,10 +88,13 @@ inline bool credits_gone(ErrorInfo const& info) noexcept {
 /// A quota whose limit is 0: the model is not in this account's tier, and waiting will not grant it
 /// (Gemini's `QuotaFailure` with `quotaValue` "0", "limit: 0" in its message).
 inline bool quota_is_zero(ErrorInfo const& info) noexcept {
-    auto const& m = info.message;
-    auto pos = m.find("limit: 0");
-    bool const words = pos != std::string::npos && (pos + 8 == m.size() || m[pos + 8] < '0' || m[pos + 8] > '9');
-    return info.quota_zero || words;
+    // "limit: 0, model: ..." (Gemini), "Limit: 0/1min" (OpenAI, a model closed to the account's tier).
+    std::string_view m = info.message;
+    for (std::size_t pos = 0; pos + 8 <= m.size(); ++pos) {
+        if (!icontains(m.substr(pos, 8), "limit: 0")) continue;
+        if (pos + 8 == m.size() || m[pos + 8] < '0' || m[pos + 8] > '9') return true;
+    }
+    return info.quota_zero;
 }
 
 /// The request on its own is larger than the model's context or the key's per-request limit.
