@@ -82,7 +82,8 @@ inline bool credits_gone(ErrorInfo const& info) noexcept {
                                         "credit balance is too low", "credit balance is insufficient", "out of credits",
                                         "negative credit balance", "balance is negative",
                                         "billing hard limit", "purchase more credits", "add more credits", "no credits",
-                                        "payment required", "insufficient funds", "credits have been exhausted"});
+                                        "payment required", "insufficient funds", "credits have been exhausted",
+                                        "out of call volume quota", "monthly spending limit"});
 }
 
 /// A quota whose limit is 0: the model is not in this account's tier, and waiting will not grant it
