@@ -122,6 +122,18 @@ inline std::optional<std::chrono::milliseconds> parse_milliseconds(std::string_v
     return saturating_wait(*v - 1e-9);
 }
 
+/// @brief Days from 1970-01-01 to `year`-`month`-`day` (month 1 to 12, year 1970 or later), no time zone
+/// involved (Howard Hinnant's days_from_civil).
+inline std::int64_t days_from_civil(int year, int month, int day) noexcept {
+    int y = year - (month <= 2);
+    int era = y / 400;
+    int yoe = y - era * 400;
+    int mp = (month + 9) % 12;  // March is 0
+    int doy = (153 * mp + 2) / 5 + day - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+}
+
 /// @brief An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as whole seconds since 1970, for any year
 /// from 1970 to 9999 (seconds, not the system clock's nanoseconds, which end in 2262).
 inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view s) {
@@ -142,14 +154,7 @@ inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view 
         if (s.substr(8, 3) == months[m]) month = m;
     if (day < 1 || day > 31 || year < 1970 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60 || month < 0)
         return std::nullopt;
-    // Days from civil (Howard Hinnant's algorithm), no time zone involved.
-    int y = year - (month < 2);
-    int era = y / 400;
-    int yoe = y - era * 400;
-    int mp = (month + 10) % 12;  // month is 0-based here; March is 0 in the algorithm
-    int doy = (153 * mp + 2) / 5 + day - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+    std::int64_t days = days_from_civil(year, month + 1, day);
     return std::chrono::sys_seconds(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss));
 }
 
@@ -185,13 +190,7 @@ inline std::optional<std::chrono::sys_seconds> parse_rfc3339(std::string_view s)
     } else {
         return std::nullopt;
     }
-    int y = year - (month <= 2);
-    int era = y / 400;
-    int yoe = y - era * 400;
-    int mp = (month + 9) % 12;  // March is 0
-    int doy = (153 * mp + 2) / 5 + day - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;
+    std::int64_t days = days_from_civil(year, month, day);
     return std::chrono::sys_seconds(std::chrono::seconds(days * 86400 + hh * 3600 + mm * 60 + ss - offset));
 }
 

@@ -148,11 +148,6 @@ std::optional<std::chrono::milliseconds> reset_delay(HeaderList const& headers,
             if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
         return out;
     };
-    auto value_of = [&](std::string_view name) -> std::optional<std::string_view> {
-        for (auto const& f : headers)
-            if (lower(f.name) == name) return std::string_view(f.value);
-        return std::nullopt;
-    };
     std::optional<std::chrono::milliseconds> spent, longest;
     for (auto const& f : headers) {
         std::string const name = lower(f.name);
@@ -165,7 +160,7 @@ std::optional<std::chrono::milliseconds> reset_delay(HeaderList const& headers,
         else continue;
         auto d = parse_reset(f.value, now);
         if (!d) continue;
-        auto left = value_of(remaining);
+        auto left = headers.get(remaining);  // case-insensitive
         if (left && trim_view(*left) == "0") {
             spent = spent ? std::max(*spent, *d) : *d;
         } else if (!contains(name, "day") && !contains(name, "month")) {
