@@ -717,3 +717,65 @@ TEST_CASE("Cloudflare JSON retry_after saturates when huge and says nothing when
     CHECK_FALSE(negative.cool_for.has_value());  // as if absent: the chain's edge_rate_limited_cooldown
     CHECK(classify(make(429, with("12"))).cool_for == 12s);
 }
+
+TEST_CASE("a day's or a month's window at zero is a spent quota on that key, resting until that window resets", "[classify][reset]") {
+    auto const now = std::chrono::sys_seconds(std::chrono::seconds(1'755'780'000));
+    auto window = [&](std::initializer_list<std::pair<char const*, char const*>> headers) {
+        cascade::Headers h;
+        for (auto [n, v] : headers) h.add(n, v);
+        return cascade::detail::long_window_spent(h, now);
+    };
+    auto w = window({{"x-ratelimit-remaining-tokens-day", "0"}, {"x-ratelimit-reset-tokens-day", "33011.38"},
+                     {"x-ratelimit-remaining-tokens-minute", "0"}, {"x-ratelimit-reset-tokens-minute", "11.38"}});
+    CHECK(w.spent);
+    CHECK(w.reset == 33'011'380ms);  // the day's reset, not the minute's
+    w = window({{"x-ratelimitbysize-remaining-month", "0"}, {"ratelimitbysize-reset", "40"}});
+    CHECK(w.spent);
+    CHECK_FALSE(w.reset);  // Mistral sends no month reset: the chain's quota cooldown
+    CHECK_FALSE(window({{"x-ratelimit-remaining-tokens-day", "1200"}, {"x-ratelimit-remaining-tokens-minute", "0"}}).spent);
+    CHECK_FALSE(window({{"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "2m59.56s"}}).spent);  // Groq's
+
+    // Through the classifier.
+    auto v = classify(make(429, R"({"message":"Tokens per day limit exceeded - too many tokens processed.","type":"too_many_tokens_error","param":"quota","code":"token_quota_exceeded"})",
+                           {{"x-ratelimit-remaining-tokens-day", "0"}, {"x-ratelimit-reset-tokens-day", "3600"}}));
+    CHECK(v.fault == Fault::quota_exhausted);
+    CHECK(v.scope == Scope::key);
+    CHECK(v.cool_for == 3600s);
+    v = classify(make(429, R"({"object":"error","message":"Rate limit exceeded","type":"rate_limited","param":null,"code":"1300"})",
+                      {{"x-ratelimit-remaining-tokens-month", "0"}, {"x-ratelimitbysize-remaining-minute", "467993"}}));
+    CHECK(v.fault == Fault::quota_exhausted);
+    CHECK_FALSE(v.cool_for);
+    // Only the minute's window spent: a rate limit, as before.
+    v = classify(make(429, R"({"message":"Requests per minute limit exceeded","code":"request_quota_exceeded"})",
+                      {{"x-ratelimit-remaining-requests-minute", "0"}, {"x-ratelimit-reset-requests-minute", "20"},
+                       {"x-ratelimit-remaining-requests-day", "14000"}}));
+    CHECK(v.fault == Fault::rate_limited);
+    CHECK(v.cool_for == 20s);
+}
+
+TEST_CASE("a limit of 0 in Anthropic's words is a quota of 0; a limit of 50 is not", "[classify][quota-zero]") {
+    auto v = classify(make(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit you configured in workspace Default of 0 input tokens per minute."}})",
+                           {{"retry-after", "30"}}));
+    CHECK(v.fault == Fault::quota_exhausted);
+    CHECK(v.scope == Scope::key);
+    CHECK_FALSE(v.cool_for);  // no wait grants it: the long quota rest, not retry-after
+    v = classify(make(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 50 input tokens per minute."}})"));
+    CHECK(v.fault == Fault::rate_limited);
+    v = classify(make(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed your organization's rate limit of 0.5 million tokens."}})"));
+    CHECK(v.fault == Fault::rate_limited);
+    v = classify(make(400, R"({"error":{"message":"Expected a list of 0 or more items","type":"invalid_request_error"}})"));
+    CHECK(v.fault == Fault::bad_request);  // " of 0 " outside a limit's sentence
+}
+
+TEST_CASE("an overload's wait written in words opens the circuit for that long", "[classify][overload]") {
+    auto v = classify(make(429, R"({"error":{"code":"429","message":"The system is currently experiencing high demand and cannot process your request. Your request exceeds the maximum usage size allowed during peak load. Please retry after 20 seconds."}})"));
+    CHECK(v.fault == Fault::overloaded);
+    CHECK(v.scope == Scope::provider);
+    CHECK(v.cool_for == 20s);
+    using cascade::detail::parse_wait_in_words;
+    CHECK(parse_wait_in_words("try again in 2 minutes") == 120s);
+    CHECK(parse_wait_in_words("Please retry in 38.86s.") == 38'860ms);
+    CHECK(parse_wait_in_words("retry after 999999999999 seconds") == cascade::detail::longest_wait);  // saturates
+    CHECK_FALSE(parse_wait_in_words("retry after a while"));
+    CHECK_FALSE(parse_wait_in_words("retry after 20 parsecs"));
+}

@@ -83,6 +83,7 @@ TEST_CASE("the seed's chain answers from groq1 with usage and cost from the resp
     CHECK(c.usage.completion_tokens == 220);
     // Groq's free tier costs nothing; its list prices say what a paid key would cost.
     CHECK(c.cost_usd == 0.0);
+    CHECK(c.cost_known);  // free, and known to be: not an unpriced tier
     CHECK(cascade::Groq<5>::defaults().prices.list_cost(c.usage) == Approx((86 * 0.59 + 220 * 0.79) / 1e6));
     auto seen = f.groq_up.requests();
     REQUIRE(seen.size() == 1);

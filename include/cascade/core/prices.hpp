@@ -81,6 +81,11 @@ struct Prices {
         }
         return usd;
     }
+
+    /// @brief Whether the tier has prices at all: a free tier, or a nonzero input or output price. A tier
+    /// without any (a provider whose prices the library does not ship, a prices field left empty) answers
+    /// with `Completion::cost_known` false: its cost is not counted, and says so, rather than reading $0.
+    constexpr bool known() const noexcept { return free || input_per_million > 0.0 || output_per_million > 0.0; }
 };
 
 } // namespace cascade

@@ -250,4 +250,32 @@ inline std::optional<std::chrono::milliseconds> parse_try_again_in(std::string_v
     return parse_go_duration(token);
 }
 
+/// "retry after 20 seconds" / "try again in 2 minutes" / "retry in 38.8s": a wait written in words inside
+/// an error message (Azure OpenAI's peak-load 429), or nullopt. Saturates like parse_go_duration.
+inline std::optional<std::chrono::milliseconds> parse_wait_in_words(std::string_view message) {
+    for (std::string_view marker : {std::string_view("retry after "), std::string_view("try again in "), std::string_view("retry in ")}) {
+        auto pos = message.find(marker);
+        if (pos == std::string_view::npos) continue;
+        auto rest = message.substr(pos + marker.size());
+        std::size_t end = 0;
+        while (end < rest.size() && rest[end] != ' ' && rest[end] != ',') ++end;
+        auto token = rest.substr(0, end);
+        while (!token.empty() && token.back() == '.') token.remove_suffix(1);
+        if (auto d = parse_go_duration(token)) return d;
+        // A bare number, then its unit as a word.
+        auto unit = rest.substr(std::min(end + 1, rest.size()));
+        auto const unit_end = unit.find_first_of(" .,;");
+        unit = unit.substr(0, unit_end);
+        std::string_view suffix;
+        if (unit == "seconds" || unit == "second" || unit == "secs" || unit == "sec") suffix = "s";
+        else if (unit == "minutes" || unit == "minute" || unit == "mins" || unit == "min") suffix = "m";
+        else if (unit == "milliseconds" || unit == "millisecond") suffix = "ms";
+        else continue;
+        std::string spelled(token);
+        spelled += suffix;
+        if (auto d = parse_go_duration(spelled)) return d;
+    }
+    return std::nullopt;
+}
+
 } // namespace cascade::detail

@@ -120,6 +120,7 @@ struct DefaultClassify {
         if (failed && status < 500 && detail::content_filtered(info)) return attempt(v, Fault::rejected);
         if (failed && detail::overloaded(info, status)) {
             auto cool = retry_after ? retry_after : info.loading_for ? info.loading_for : info.retry_hint;
+            if (!cool) cool = detail::parse_wait_in_words(msg);  // Azure: "Please retry after 20 seconds."
             return provider(v, Fault::overloaded, cool);
         }
         // A retired or unknown model will not come back by retrying, with any key: the tier's circuit opens
@@ -129,6 +130,8 @@ struct DefaultClassify {
         // 4. The status alone.
         switch (status) {
         case 429:
+            // A day's or a month's quota at zero: the key is out until that window resets.
+            if (auto w = detail::long_window_spent(obs.headers); w.spent) return key(v, Fault::quota_exhausted, w.reset);
             return key(v, Fault::rate_limited, rate_limit_delay(obs, info, retry_after));
         case 401:
             return key(v, Fault::unauthorized, {});

@@ -198,6 +198,7 @@ private:
         c.finish_reason = std::move(r.stop_reason);
         c.usage = r.tokens.usage();
         c.cost_usd = r.tokens.cost(state_->cfg.prices, utc);
+        c.cost_known = state_->cfg.prices.known();
         c.label = label(key);
         return c;
     }

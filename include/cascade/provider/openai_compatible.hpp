@@ -145,6 +145,7 @@ public:
         c.finish_reason = std::move(parsed->finish_reason);
         c.usage = parsed->usage;
         c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);
+        c.cost_known = state->cfg.prices.known();
         c.label = label(ctx.key);
         co_return Outcome(std::move(c));
     }
@@ -177,6 +178,7 @@ private:
         c.finish_reason = std::move(r.finish_reason);
         c.usage = r.usage;
         c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);
+        c.cost_known = state->cfg.prices.known();
         c.label = label(ctx.key);
         co_return Outcome(std::move(c));
     }

@@ -4,8 +4,8 @@
 /// OpenAI (`api-key` header, a deployment URL, `api-version`).
 ///
 /// Prices are USD per million input / output tokens. None of these providers' prices is in the project's
-/// reference tables yet, so each is left at 0 (no cost counted) until one is: set `ProviderConfig::prices`
-/// from the provider's page when cost matters.
+/// reference tables yet, so none is shipped: their answers say `Completion::cost_known == false` (cost not
+/// counted) until `ProviderConfig::prices` is set from the provider's page.
 
 #include <cascade/provider/openai_compatible.hpp>
 

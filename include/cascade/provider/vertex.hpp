@@ -177,6 +177,7 @@ inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::s
     c.finish_reason = std::move(parsed->finish_reason);
     c.usage = parsed->usage;
     c.cost_usd = prices.cost(c.usage, utc);
+    c.cost_known = prices.known();
     c.label = std::move(label);
     return Outcome(std::move(c));
 }

@@ -89,11 +89,22 @@ inline bool credits_gone(ErrorInfo const& info) noexcept {
 /// A quota whose limit is 0: the model is not in this account's tier, and waiting will not grant it
 /// (Gemini's `QuotaFailure` with `quotaValue` "0", "limit: 0" in its message).
 inline bool quota_is_zero(ErrorInfo const& info) noexcept {
-    // "limit: 0, model: ..." (Gemini), "Limit: 0/1min" (OpenAI, a model closed to the account's tier).
+    // "limit: 0, model: ..." (Gemini), "Limit: 0/1min" (OpenAI, a model closed to the account's tier),
+    // "rate limit ... of 0 input tokens per minute" (Anthropic, a workspace or organization limit set to 0).
     std::string_view m = info.message;
-    for (std::size_t pos = 0; pos + 8 <= m.size(); ++pos) {
-        if (!icontains(m.substr(pos, 8), "limit: 0")) continue;
-        if (pos + 8 == m.size() || m[pos + 8] < '0' || m[pos + 8] > '9') return true;
+    auto digit = [&](std::size_t i) { return i < m.size() && m[i] >= '0' && m[i] <= '9'; };
+    for (std::string_view needle : {std::string_view("limit: 0"), std::string_view(" of 0 ")}) {
+        for (std::size_t pos = 0; pos + needle.size() <= m.size(); ++pos) {
+            if (!icontains(m.substr(pos, needle.size()), needle)) continue;
+            auto const after = pos + needle.size();
+            if (needle.back() == ' ') {
+                // " of 0 " counts only inside a rate limit's sentence ("rate limit ... of 0 input tokens").
+                if (icontains(m.substr(0, pos), "limit")) return true;
+                continue;
+            }
+            bool const more = digit(after) || (after + 1 < m.size() && (m[after] == ',' || m[after] == '.') && digit(after + 1));
+            if (!more) return true;
+        }
     }
     return info.quota_zero;
 }
@@ -168,6 +179,36 @@ std::optional<std::chrono::milliseconds> reset_delay(HeaderList const& headers,
         }
     }
     return spent ? spent : longest;
+}
+
+/// A day's or a month's window that is spent, read from the remaining-count headers
+/// (`x-ratelimit-remaining-tokens-day`, Cerebras; `x-ratelimitbysize-remaining-month` and
+/// `x-ratelimit-remaining-tokens-month`, Mistral): the key is out of its quota for that window, not
+/// throttled for a minute. `reset` is the longest such window's own reset header when it sends one
+/// (`x-ratelimit-reset-tokens-day`); without one the chain's `CircuitConfig::quota_cooldown` applies.
+struct LongWindow {
+    bool spent = false;
+    std::optional<std::chrono::milliseconds> reset;
+};
+
+template <class HeaderList>
+LongWindow long_window_spent(HeaderList const& headers,
+                             std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
+    LongWindow w;
+    for (auto const& f : headers) {
+        std::string name(f.name);
+        for (auto& c : name)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        auto const at = name.find("-remaining");
+        if (at == std::string::npos || !name.starts_with("x-ratelimit")) continue;
+        if (!contains(name, "day") && !contains(name, "month")) continue;
+        if (trim_view(f.value) != "0") continue;
+        w.spent = true;
+        auto const reset_name = name.substr(0, at) + "-reset" + name.substr(at + 10);
+        if (auto r = headers.get(reset_name))
+            if (auto d = parse_reset(*r, now)) w.reset = w.reset ? std::max(*w.reset, *d) : *d;
+    }
+    return w;
 }
 
 } // namespace cascade::detail
