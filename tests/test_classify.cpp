@@ -753,7 +753,7 @@ TEST_CASE("a day's or a month's window at zero is a spent quota on that key, res
     CHECK(v.cool_for == 20s);
 }
 
-TEST_CASE("a limit of 0 in Anthropic's words is a quota of 0; a limit of 50 is not", "[classify][quota-zero]") {
+TEST_CASE("a limit of 0 in Anthropic's words is a quota of 0, a limit of 50 is not", "[classify][quota-zero]") {
     auto v = classify(make(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit you configured in workspace Default of 0 input tokens per minute."}})",
                            {{"retry-after", "30"}}));
     CHECK(v.fault == Fault::quota_exhausted);

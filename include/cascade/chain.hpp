@@ -18,6 +18,7 @@
 #include <cascade/engine/tier_state.hpp>
 #include <cascade/policy/policies.hpp>
 #include <cascade/provider/template.hpp>
+#include <cascade/stream.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -151,6 +152,25 @@ public:
     template <class Token = boost::asio::default_completion_token_t<executor_type>>
     auto async_complete(Request req, Token&& token = {});
 
+    /// @brief Streams the chain's answer: the returned `TextStream` gives text deltas as they arrive, then
+    /// how the stream ended (see stream.hpp).
+    ///
+    /// Before an attempt's text reaches the caller (its first delta, or the end of `opts`' hold-back) every
+    /// failure is invisible: the chain moves to the next key or tier as `complete` does, with the same
+    /// cooldowns, circuits, budgets and trail. After it, a failure ends the stream `incomplete` with what
+    /// was delivered. Tiers that cannot stream (the template, a custom tier) deliver their answer as one
+    /// delta. The request is copied; the chain must outlive the stream. A stream does not hedge (two
+    /// attempts cannot both feed the caller) and does not share an identical request in flight; with a
+    /// cache it is served from the cache (one delta) and a complete answer is stored.
+    TextStream stream(Request req, StreamOptions opts = {});
+
+    /// @brief Streams the chain's answer with any Asio completion token: `on_delta(std::string_view)` is
+    /// called for each delta as it arrives (in order, never concurrently, from the thread reading the
+    /// upstream: it must not block), then the handler with `void(StreamResult)`. Cancellation through
+    /// the token's cancellation slot stops the request and closes the upstream connection.
+    template <class OnDelta, class Token = boost::asio::default_completion_token_t<executor_type>>
+    auto async_stream(Request req, StreamOptions opts, OnDelta on_delta, Token&& token = {});
+
     /// @brief The chain as a tier of another chain (see `FallibleTier` / `InfallibleTier`): its attempts
     /// end by `outer.deadline` and appear in `outer.trail`.
     std::conditional_t<infallible, boost::asio::awaitable<Completion>, boost::asio::awaitable<Outcome>> attempt(Request const& req,
@@ -255,6 +275,9 @@ private:
     void finish(Completion& c, std::size_t tier, int key, Clock::time_point start, Clock::time_point now, std::vector<Attempt>& own_trail,
                 Context* outer, bool hedged = false);
     boost::asio::awaitable<result_type> owned(Request req);
+    boost::asio::awaitable<void> stream_run(std::shared_ptr<detail::StreamState> st);
+    template <class Done>
+    void start_stream(std::shared_ptr<detail::StreamState> st, Done done);
     boost::asio::awaitable<Outcome> as_outcome(Request const& req, Context& outer);
 
     executor_type ex_;
@@ -281,3 +304,4 @@ using Chain = BasicChain<DefaultPolicies, Tiers...>;
 #include <cascade/impl/run.hpp>
 #include <cascade/impl/drive.hpp>
 #include <cascade/impl/drive_hedged.hpp>
+#include <cascade/impl/stream.hpp>

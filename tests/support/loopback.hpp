@@ -53,6 +53,8 @@ struct Reply {
     bool close_mid_body = false;
     // Send the body in chunks (chunked transfer encoding), each after its pause; `body` is then unused.
     std::vector<std::pair<std::chrono::milliseconds, std::string>> chunks;
+    // With `chunks`: after the last one, close without the final empty chunk (a stream cut mid-way).
+    bool cut_after_chunks = false;
     // Close the connection after this response.
     bool close_after = false;
     // Answer as keep-alive, then close without saying so: a server's idle timeout firing right away.
@@ -152,6 +154,16 @@ public:
     std::vector<Recorded> requests() const {
         std::lock_guard lock(mutex_);
         return log_;
+    }
+    // When the client closed a connection that was sending chunks (steady clock), in order.
+    std::vector<std::chrono::steady_clock::time_point> chunked_closed() const {
+        std::lock_guard lock(mutex_);
+        return chunked_closed_;
+    }
+    // Waits (at most `limit`) until `n` chunked replies were closed by the client.
+    bool wait_chunked_closed(std::size_t n, std::chrono::milliseconds limit) const {
+        std::unique_lock lock(mutex_);
+        return closed_cv_.wait_for(lock, limit, [&] { return chunked_closed_.size() >= n; });
     }
     int hits(std::string const& prefix) const {
         std::lock_guard lock(mutex_);
@@ -276,10 +288,31 @@ private:
                 head += "transfer-encoding: chunked\r\n\r\n";
                 auto [hec, hn] = co_await boost::asio::async_write(*s, boost::asio::buffer(head), as_tuple(use_awaitable));
                 if (hec) co_return;
-                for (auto const& [pause, piece] : reply.chunks) {
-                    if (pause.count() > 0) {
-                        timer.expires_after(pause);
-                        co_await timer.async_wait(as_tuple(use_awaitable));
+                // Notes the moment the client closes while chunks are still to come, and cuts the pause short.
+                auto closed = std::make_shared<bool>(false);
+                auto watch = [](std::shared_ptr<Stream> st, std::shared_ptr<boost::asio::steady_timer> t, std::shared_ptr<bool> done,
+                                Loopback* self) -> boost::asio::awaitable<void> {
+                    char byte;
+                    auto [wec, wn] = co_await boost::beast::get_lowest_layer(*st).socket().async_read_some(boost::asio::buffer(&byte, 1),
+                                                                                                          as_tuple(use_awaitable));
+                    if (!wec || *done) co_return;
+                    *done = true;
+                    {
+                        std::lock_guard lock(self->mutex_);
+                        self->chunked_closed_.push_back(std::chrono::steady_clock::now());
+                        self->closed_cv_.notify_all();
+                    }
+                    t->cancel();
+                };
+                auto pause = std::make_shared<boost::asio::steady_timer>(io_);
+                auto watcher = watch(s, pause, closed, this);
+                boost::asio::co_spawn(io_, std::move(watcher), boost::asio::detached);
+                for (auto const& [pause_for, piece] : reply.chunks) {
+                    if (*closed) co_return;
+                    if (pause_for.count() > 0) {
+                        pause->expires_after(pause_for);
+                        co_await pause->async_wait(as_tuple(use_awaitable));
+                        if (*closed) co_return;
                     }
                     if (piece.empty()) continue;
                     char size[32];
@@ -287,6 +320,19 @@ private:
                     std::string frame = std::string(size) + piece + "\r\n";
                     auto [cec, cn] = co_await boost::asio::async_write(*s, boost::asio::buffer(frame), as_tuple(use_awaitable));
                     if (cec) co_return;
+                }
+                // Every chunk is out: the watcher's read is stopped before the next request is read.
+                if (*closed) co_return;
+                *closed = true;
+                {
+                    boost::system::error_code ignored;
+                    boost::beast::get_lowest_layer(*s).socket().cancel(ignored);
+                }
+                if (reply.cut_after_chunks) {
+                    boost::system::error_code ignored;
+                    boost::beast::get_lowest_layer(*s).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+                    boost::beast::get_lowest_layer(*s).socket().close(ignored);
+                    co_return;
                 }
                 std::string end = "0\r\n\r\n";
                 auto [eec, en] = co_await boost::asio::async_write(*s, boost::asio::buffer(end), as_tuple(use_awaitable));
@@ -313,6 +359,7 @@ private:
     std::thread thread_;
     std::atomic<std::size_t> accepted_{0};
     std::size_t hung_closed_ = 0;
+    std::vector<std::chrono::steady_clock::time_point> chunked_closed_;
     mutable std::condition_variable closed_cv_;
     mutable std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, Route> routes_;

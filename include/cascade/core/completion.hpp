@@ -24,6 +24,9 @@ struct Usage {
     std::uint32_t completion_tokens = 0;
     /// Of `prompt_tokens`, those the provider served from its cache (cheaper where `Prices` says so).
     std::uint32_t cached_prompt_tokens = 0;
+    /// The counts are the library's estimate (a stream that reported none: about 4 characters a token),
+    /// not the provider's.
+    bool estimated = false;
     /// Both counts; saturates at the largest count rather than wrapping (4294967295 + 1 is not 0).
     std::uint32_t total() const noexcept {
         std::uint32_t sum = prompt_tokens + completion_tokens;

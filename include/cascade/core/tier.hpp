@@ -5,15 +5,18 @@
 #include <cascade/core/completion.hpp>
 #include <cascade/core/fault.hpp>
 #include <cascade/core/request.hpp>
+#include <cascade/core/stream_sink.hpp>
 #include <cascade/core/verdict.hpp>
 #include <cascade/engine/clock.hpp>
 #include <cascade/engine/config.hpp>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/system/result.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -54,6 +57,28 @@ inline Outcome failed_without_response(boost::system::error_code ec, std::string
     return Outcome(boost::system::in_place_error, std::move(o));
 }
 
+/// @brief A streamed attempt that ended without an answer: the sink stopped it (its start refused inside
+/// the hold-back: `rejected`), no delta came in time (first token or stall: `timeout`), or the transport's
+/// error as it is.
+inline Outcome stream_failure(StreamSink const* sink, bool stopped_by_sink, boost::system::error_code ec) {
+    if (sink && stopped_by_sink && !sink->refusal().empty())
+        return failed_without_response(Fault::rejected, "the stream's start was refused: " + std::string(sink->refusal()));
+    if (sink && ec == boost::beast::error::timeout &&
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(5) >= sink->next_by())
+        return failed_without_response(Fault::timeout, sink->started() ? "the stream stalled" : "no first token in time");
+    return failed_without_response(ec);
+}
+
+/// @brief Usage of an answer whose provider reported none (a stream without a usage chunk): the
+/// request's estimate in, about four characters a token out; marked `estimated`.
+inline Usage estimate_usage(Request const& req, std::string_view text) {
+    Usage u;
+    u.prompt_tokens = static_cast<std::uint32_t>(std::min<std::size_t>(req.estimated_tokens(), 0xffffffffu));
+    u.completion_tokens = static_cast<std::uint32_t>(std::min<std::size_t>((text.size() + 3) / 4, 0xffffffffu));
+    u.estimated = true;
+    return u;
+}
+
 /// @brief Per-attempt context a chain hands to a tier.
 struct Context {
     /// The key to use (index into the tier's pool), or `no_key`.
@@ -67,6 +92,9 @@ struct Context {
     /// default (meaning now) under the steady clock; a clock with `utc_now()` (`ManualClock`) sets it, so a
     /// simulated day is priced by its simulated hours.
     std::chrono::system_clock::time_point utc{};
+    /// Set while a chain streams the request (`BasicChain::stream`): a tier that can stream hands its text
+    /// deltas here as they arrive (see `StreamSink`); others ignore it and answer whole. Null otherwise.
+    StreamSink* sink = nullptr;
 
     /// @brief Time left before the deadline (`milliseconds::max()` without one, zero when past).
     std::chrono::milliseconds remaining(Clock::time_point now = Clock::now()) const noexcept {

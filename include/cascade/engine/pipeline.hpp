@@ -24,6 +24,7 @@
 /// | an answer accepted while other attempts are in flight | `cancel` them, then `answer` once they have ended |
 /// | cancelled, or the time budget spent | no further attempts; the infallible last tier answers (`terminal`) or `fail` |
 /// | nothing left to try | `terminal`, or `fail` with the last fault |
+/// | a stream's attempt fails after its text reached the caller (`failed_after_commit`) | recorded as any failure; `fail`, never `terminal` |
 
 #include <cascade/core/completion.hpp>
 #include <cascade/core/fault.hpp>
@@ -163,6 +164,11 @@ public:
     /// cancellation `cancelled`, or `deadline_exceeded` when the budget was spent). `jitter` in [0, 1)
     /// goes to the retry policy.
     Action failed(std::size_t slot, Verdict const& v, Clock::time_point now, double jitter = 0.5);
+    /// @brief The attempt in `slot` failed (or its answer was refused) after part of its answer reached
+    /// the caller (a stream that committed): the failure counts as `failed` does (cooldowns, circuits,
+    /// news), but nothing more is tried and the infallible last tier does not answer: the request ends
+    /// with `fail` and `v.fault` once its news are out.
+    Action failed_after_commit(std::size_t slot, Verdict const& v, Clock::time_point now);
     /// @brief A `wait` ended.
     Action waited(Clock::time_point now);
     /// @brief The time of an `attempt`'s or `idle`'s `until` came with attempts still in flight.
@@ -242,6 +248,7 @@ private:
     bool probe_ : 1 = false;
     bool stop_ : 1 = false;
     bool hedging_ : 1 = false;
+    bool committed_ : 1 = false;
     Then then_ = Then::advance;
     std::uint8_t pending_ = 0;
     std::uint8_t waits_ = 0;

@@ -41,8 +41,12 @@ template <class Policies, class... Tiers>
 typename BasicChain<Policies, Tiers...>::result_type BasicChain<Policies, Tiers...>::failure(Fault f, std::vector<Attempt>& own_trail,
                                                                                             Context* outer) const {
     if constexpr (infallible) {
+        // Only a stream that failed after its text reached the caller ends an infallible chain without its
+        // last tier (Pipeline::failed_after_commit); the stream reports that itself. Nothing to answer here.
         (void)f, (void)own_trail, (void)outer;
-        throw std::logic_error("cascade: an infallible chain ended without its last tier");  // unreachable
+        Completion c;
+        c.origin = Origin::tier;
+        return c;
     } else {
         Failure failure;
         failure.code = make_error_code(f);
@@ -140,6 +144,8 @@ engine::Action BasicChain<Policies, Tiers...>::attempt_ended(Pipeline& pipe, Con
         end.detail = std::string(acc.reason);
         record(ctx.trail, end);
         std::lock_guard lock(shared_->mutex);
+        // A stream whose text already reached the caller cannot move on unseen: it ends there.
+        if (ctx.sink && ctx.sink->committed()) return pipe.failed_after_commit(at.slot, engine::detail::verdict_of(acc.fault), now);
         return pipe.refused(at.slot, now, acc.fault);
     }
     Verdict v = judge(at.tier, out.error());
@@ -153,6 +159,7 @@ engine::Action BasicChain<Policies, Tiers...>::attempt_ended(Pipeline& pipe, Con
     end.detail = std::move(v.detail);
     record(ctx.trail, end);
     std::lock_guard lock(shared_->mutex);
+    if (ctx.sink && ctx.sink->committed()) return pipe.failed_after_commit(at.slot, v, now);
     return pipe.failed(at.slot, v, now, detail::jitter_unit());
 }
 
@@ -224,6 +231,7 @@ BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point star
     std::vector<Attempt> own_trail;
     ctx.trail = outer ? outer->trail : &own_trail;
     ctx.deadline = outer ? outer->deadline : clock_.to_steady(deadline);
+    ctx.sink = outer ? outer->sink : nullptr;
     Pipeline pipe(shared_->book, retry_, hedge_, deadline, tokens_of(req), detail::jitter_unit());
     Clock::time_point now = start;
     engine::Action a = first_action(pipe, now);
@@ -243,6 +251,7 @@ BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point star
             }
             ctx.key = a.key;
             if constexpr (requires { clock_.utc_now(); }) ctx.utc = clock_.utc_now();
+            if (ctx.sink) ctx.sink->begin();
             bool came_back = false;
             try {
                 Outcome out = co_await next_outcome(a, req, ctx);

@@ -45,10 +45,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace cascade::net {
@@ -85,6 +87,11 @@ struct ClientConfig {
     /// PEM of extra certificate authorities to trust, besides the system store (tests, private gateways).
     std::string extra_ca_pem;
     std::string user_agent = "cascade/0.1";
+};
+
+/// @brief No bound on a stream's reads but the attempt's end (`HttpClient::request_stream`).
+struct NoReadDeadline {
+    std::chrono::steady_clock::time_point operator()() const noexcept { return std::chrono::steady_clock::time_point::max(); }
 };
 
 /// @brief An HTTP/1.1 client with a keep-alive pool per origin. Thread-safe; share one per provider.
@@ -151,17 +158,21 @@ public:
     /// @brief Like `request`, but a 2xx body is handed to `on_body(std::string_view)` piece by piece as it
     /// arrives (for `text/event-stream`); the returned response then has an empty body. A non-2xx body is
     /// read whole, as `request` does. The body limit applies to the whole stream.
-    template <class OnBody>
+    ///
+    /// `on_body` may return `bool`: false stops reading at once with `operation_aborted` (the connection,
+    /// never pooled, is closed). `next_by()` (steady clock) bounds each read besides the attempt's end: a
+    /// read past it ends with `beast::error::timeout` (a stream's first-token and stall timeouts).
+    template <class OnBody, class NextBy = NoReadDeadline>
     boost::asio::awaitable<boost::system::result<HttpResponse>> request_stream(Url const& origin, HttpRequest req,
                                                                               std::chrono::steady_clock::time_point deadline,
-                                                                              OnBody on_body) {
+                                                                              OnBody on_body, NextBy next_by = {}) {
         auto const attempt_end = attempt_end_for(deadline);
         if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
         auto msg = make_message(origin, std::move(req));
         // A fresh connection, never pooled: streams are long and rare. It runs on a strand of its own.
         auto conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
         auto strand = conn->strand;
-        auto op = stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body);
+        auto op = stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body, next_by);
         auto r = co_await on_strand(std::move(strand), std::move(op));
         co_return r;
     }
@@ -187,17 +198,20 @@ private:
         return msg;
     }
 
-    template <class Stream, class OnBody>
+    template <class Stream, class OnBody, class NextBy>
     boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on(Stream& stream, boost::beast::flat_buffer& buffer,
                                                                          boost::beast::http::request<boost::beast::http::string_body> const& msg,
-                                                                         OnBody& on_body) {
+                                                                         OnBody& on_body, NextBy& next_by,
+                                                                         std::chrono::steady_clock::time_point attempt_end) {
         namespace http = boost::beast::http;
         using boost::asio::as_tuple;
         using boost::asio::use_awaitable;
+        auto bound_read = [&] { boost::beast::get_lowest_layer(stream).expires_at(std::min(attempt_end, next_by())); };
         auto [wec, wn] = co_await http::async_write(stream, msg, as_tuple(use_awaitable));
         if (wec) co_return wec;
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(cfg_.max_body_bytes);
+        bound_read();
         auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
         if (hec) co_return hec;
         HttpResponse out;
@@ -208,12 +222,18 @@ private:
         while (!parser.is_done()) {
             parser.get().body().data = piece.data();
             parser.get().body().size = piece.size();
+            if (success) bound_read();
             auto [rec, rn] = co_await http::async_read_some(stream, buffer, parser, as_tuple(use_awaitable));
             if (rec && rec != http::error::need_buffer) co_return rec;
             std::size_t got = piece.size() - parser.get().body().size;
             if (got == 0) continue;
-            if (success) on_body(std::string_view(piece.data(), got));
-            else out.body.append(piece.data(), got);
+            if (!success) {
+                out.body.append(piece.data(), got);
+            } else if constexpr (std::is_same_v<decltype(on_body(std::string_view())), bool>) {
+                if (!on_body(std::string_view(piece.data(), got))) co_return boost::system::error_code(boost::asio::error::operation_aborted);
+            } else {
+                on_body(std::string_view(piece.data(), got));
+            }
         }
         co_return out;
     }
@@ -309,20 +329,20 @@ private:
         }
     }
 
-    template <class OnBody>
+    template <class OnBody, class NextBy>
     boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on_strand(Url const& origin, std::unique_ptr<Conn> conn,
                                                                                 Message const& msg,
                                                                                 std::chrono::steady_clock::time_point attempt_end,
-                                                                                OnBody& on_body) {
+                                                                                OnBody& on_body, NextBy& next_by) {
         co_await boost::asio::this_coro::throw_if_cancelled(false);
         if (auto ec = co_await connect(origin, *conn, attempt_end)) co_return ec;
         conn->expires_at(attempt_end);
         // Two statements, not a conditional: g++ 12 mis-destroys temporaries of a co_await inside ?:.
         if (conn->tls) {
-            auto r = co_await stream_on(*conn->tls, conn->buffer, msg, on_body);
+            auto r = co_await stream_on(*conn->tls, conn->buffer, msg, on_body, next_by, attempt_end);
             co_return r;
         }
-        auto r = co_await stream_on(*conn->plain, conn->buffer, msg, on_body);
+        auto r = co_await stream_on(*conn->plain, conn->buffer, msg, on_body, next_by, attempt_end);
         co_return r;
     }
 

@@ -153,8 +153,9 @@ public:
         http.headers.add("anthropic-version", cfg.version);
         http.headers.add("content-type", "application/json");
         for (auto const& h : cfg.extra_headers) http.headers.add(h.name, h.value);
-        http.body = anthropic::request_body(req, cfg.model, cfg.default_max_tokens, cfg.stream);
-        if (cfg.stream) co_return co_await streamed(state, client, std::move(http), ctx);
+        bool const stream = cfg.stream || ctx.sink;  // a chain's stream asks for one whatever `stream` says
+        http.body = anthropic::request_body(req, cfg.model, cfg.default_max_tokens, stream);
+        if (stream) co_return co_await streamed(state, client, std::move(http), req, ctx);
 
         auto res = co_await client->request(*state->origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
@@ -173,14 +174,25 @@ private:
     // A streamed answer: SSE events assembled into one reply. An `error` event after the 200 (an
     // `overloaded_error` mid-stream), an unreadable event, or a stream cut before its end is a failure.
     boost::asio::awaitable<Outcome> streamed(std::shared_ptr<State> state, std::shared_ptr<net::HttpClient> client,
-                                             net::HttpRequest http, Context& ctx) {
+                                             net::HttpRequest http, Request const& req, Context& ctx) {
         net::SseParser sse;
         anthropic::StreamAssembler assembler;
-        auto sink = [&](std::string_view piece) {
-            sse.feed(piece, [&](net::SseEvent const& e) { assembler.on_data(e.data, e.error); });
+        StreamSink* const out = ctx.sink;
+        bool stopped = false;
+        // Each event's new text goes to the chain's sink as it arrives; the sink may stop the attempt.
+        auto on_body = [&](std::string_view piece) {
+            sse.feed(piece, [&](net::SseEvent const& e) {
+                if (stopped) return;
+                auto const before = assembler.reply().text.size();
+                assembler.on_data(e.data, e.error);
+                auto const& text = assembler.reply().text;
+                if (out && text.size() > before && !out->delta(std::string_view(text).substr(before))) stopped = true;
+            });
+            return !stopped;
         };
-        auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, sink);
-        if (!res) co_return failed_without_response(res.error());
+        auto next_by = [out] { return out ? out->next_by() : std::chrono::steady_clock::time_point::max(); };
+        auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, on_body, next_by);
+        if (!res) co_return stream_failure(out, stopped, res.error());
         if (res->status < 200 || res->status >= 300)
             co_return failed_response(res->status, std::move(res->headers), std::move(res->body));
         // The error event's data is the error envelope a non-streamed response would have had as its body.
@@ -188,7 +200,9 @@ private:
             co_return failed_response(res->status, std::move(res->headers), assembler.failed_data(), "stream event");
         if (!assembler.complete())
             co_return failed_without_response(boost::beast::http::error::partial_message, "stream ended before message_stop");
-        co_return Outcome(answer(assembler.reply(), ctx.key, ctx.utc));
+        auto c = answer(assembler.reply(), ctx.key, ctx.utc);
+        if (c.usage.prompt_tokens == 0 && c.usage.completion_tokens == 0) c.usage = estimate_usage(req, c.text);
+        co_return Outcome(std::move(c));
     }
 
     Completion answer(anthropic::Reply& r, int key, std::chrono::system_clock::time_point utc) const {

@@ -68,7 +68,11 @@ struct ProviderConfig {
     /// Transport: timeouts, body limit, TLS.
     net::ClientConfig http;
     /// Ask for a server-sent-event stream and assemble it (errors after a 200 are then seen as such).
+    /// A chain's `stream` asks for one whatever this says.
     bool stream = false;
+    /// With a stream, ask for its usage (`stream_options.include_usage`); Mistral refuses the field. A
+    /// stream that reports none has its usage estimated (`Usage::estimated`).
+    bool stream_usage = true;
 };
 
 /// @brief A tier for an OpenAI-compatible chat-completions API.
@@ -122,13 +126,14 @@ public:
         http.target = state->origin->base_path + state->cfg.path;
         if (!state->cfg.query.empty()) http.target += "?" + state->cfg.query;
         http.headers.add("content-type", "application/json");
-        http.headers.add("accept", "application/json");
+        bool const stream = state->cfg.stream || ctx.sink;
+        http.headers.add("accept", stream ? "text/event-stream" : "application/json");
         if (state->cfg.key_required && ctx.key >= 0 && static_cast<std::size_t>(ctx.key) < state->cfg.keys.size())
             http.headers.add(state->cfg.key_header,
                              state->cfg.key_prefix + std::string(state->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
         for (auto const& h : state->cfg.extra_headers) http.headers.add(h.name, h.value);
-        http.body = openai::request_body(req, state->cfg.model, state->cfg.stream);
-        if (state->cfg.stream) co_return co_await streamed(state, client, std::move(http), ctx);
+        http.body = openai::request_body(req, state->cfg.model, stream, state->cfg.stream_usage);
+        if (stream) co_return co_await streamed(state, client, std::move(http), req, ctx);
 
         auto res = co_await client->request(*state->origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
@@ -156,14 +161,25 @@ private:
     // A streamed completion: SSE events assembled into one answer; an error event mid-stream, or a
     // stream cut before its end, is a failure like any other.
     boost::asio::awaitable<Outcome> streamed(std::shared_ptr<State> state, std::shared_ptr<net::HttpClient> client,
-                                             net::HttpRequest http, Context& ctx) {
+                                             net::HttpRequest http, Request const& req, Context& ctx) {
         net::SseParser sse;
         openai::StreamAssembler assembler;
-        auto sink = [&](std::string_view piece) {
-            sse.feed(piece, [&](net::SseEvent const& e) { assembler.on_data(e.data, e.error); });
+        StreamSink* const out = ctx.sink;
+        bool stopped = false;
+        // Each event's new text goes to the chain's sink as it arrives; the sink may stop the attempt.
+        auto on_body = [&](std::string_view piece) {
+            sse.feed(piece, [&](net::SseEvent const& e) {
+                if (stopped) return;
+                auto const before = assembler.reply().text.size();
+                assembler.on_data(e.data, e.error);
+                auto const& text = assembler.reply().text;
+                if (out && text.size() > before && !out->delta(std::string_view(text).substr(before))) stopped = true;
+            });
+            return !stopped;
         };
-        auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, sink);
-        if (!res) co_return failed_without_response(res.error());
+        auto next_by = [out] { return out ? out->next_by() : std::chrono::steady_clock::time_point::max(); };
+        auto res = co_await client->request_stream(*state->origin, std::move(http), ctx.deadline, on_body, next_by);
+        if (!res) co_return stream_failure(out, stopped, res.error());
         if (res->status < 200 || res->status >= 300)
             co_return failed_response(res->status, std::move(res->headers), std::move(res->body));
         // An error event, or an unreadable one, is shown to the classifier as the 2xx body it came in.
@@ -177,6 +193,7 @@ private:
         c.model = r.model.empty() ? state->cfg.model : std::move(r.model);
         c.finish_reason = std::move(r.finish_reason);
         c.usage = r.usage;
+        if (c.usage.prompt_tokens == 0 && c.usage.completion_tokens == 0) c.usage = estimate_usage(req, c.text);
         c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);
         c.cost_known = state->cfg.prices.known();
         c.label = label(ctx.key);

@@ -41,6 +41,7 @@ struct MistralTraits {
         c.name = "mistral";
         c.base_url = "https://api.mistral.ai/v1";
         c.model = "mistral-small-latest";
+        c.stream_usage = false;  // Mistral refuses `stream_options`; its streams end with usage anyway
         return c;
     }
 };

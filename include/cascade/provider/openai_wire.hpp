@@ -32,7 +32,7 @@ inline std::string_view role_name(Role r) noexcept {
 }
 
 /// @brief The JSON body of `POST /chat/completions`.
-inline std::string request_body(Request const& req, std::string_view model, bool stream = false) {
+inline std::string request_body(Request const& req, std::string_view model, bool stream = false, bool stream_usage = true) {
     boost::json::object body;
     body["model"] = model;
     boost::json::array messages;
@@ -47,7 +47,7 @@ inline std::string request_body(Request const& req, std::string_view model, bool
     body["temperature"] = req.temperature;
     if (stream) {
         body["stream"] = true;
-        body["stream_options"] = boost::json::object{{"include_usage", true}};
+        if (stream_usage) body["stream_options"] = boost::json::object{{"include_usage", true}};
     }
     return boost::json::serialize(body);
 }

@@ -264,7 +264,7 @@ Action Pipeline<Retry, Hedge>::finish(Clock::time_point now) {
         }
     }
     Action a;
-    a.step = s.terminal ? Step::terminal : Step::fail;
+    a.step = s.terminal && !committed_ ? Step::terminal : Step::fail;
     a.fault = last_;
     return a;
 }

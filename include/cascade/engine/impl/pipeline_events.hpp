@@ -60,6 +60,16 @@ Action Pipeline<Retry, Hedge>::failed(std::size_t i, Verdict const& v, Clock::ti
 }
 
 template <class Retry, class Hedge>
+Action Pipeline<Retry, Hedge>::failed_after_commit(std::size_t i, Verdict const& v, Clock::time_point now) {
+    committed_ = true;
+    stop_ = true;
+    then_ = Then::finish;
+    auto a = ended(i, v, now, 0.5);
+    last_ = v.fault;
+    return a;
+}
+
+template <class Retry, class Hedge>
 Action Pipeline<Retry, Hedge>::ended(std::size_t i, Verdict const& v, Clock::time_point now, double jitter) {
     auto& slot = slots_[i];
     slot.busy = false;
