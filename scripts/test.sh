@@ -36,9 +36,9 @@ if [ -z "${CASCADE_SKIP_SANITIZE:-}" ] && [ -z "${CASCADE_SKIP_TSAN:-}" ]; then
   tsan="$root/build/tsan"
   cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DCASCADE_WARNINGS_AS_ERRORS=ON -DCASCADE_SANITIZE_THREAD=ON \
         -DCASCADE_BUILD_EXAMPLES=OFF
-  cmake --build "$tsan" -j"$jobs" --target test_net test_chain test_providers test_soak
+  cmake --build "$tsan" -j"$jobs" --target test_net test_chain test_providers test_stream test_soak
   CASCADE_SOAK_REQUESTS=${CASCADE_TSAN_SOAK_REQUESTS:-2000} TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    ctest --test-dir "$tsan" -j"$jobs" --output-on-failure -R "^test_(net|chain|providers|soak):"
+    ctest --test-dir "$tsan" -j"$jobs" --output-on-failure -R "^test_(net|chain|providers|stream|soak):"
 fi
 
 if [ -z "${CASCADE_SKIP_SANITIZE:-}" ] && [ -z "${CASCADE_SKIP_FUZZ:-}" ]; then

@@ -38,3 +38,4 @@
 #include <cascade/security/hmac.hpp>
 #include <cascade/security/html.hpp>
 #include <cascade/security/redact.hpp>
+#include <cascade/stream.hpp>
