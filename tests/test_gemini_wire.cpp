@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <limits>
 #include <fstream>
+#include <string>
 #include <unistd.h>
 
 TEST_CASE("a generateContent body has the system instruction, the user content and generationConfig", "[gemini][wire]") {
@@ -87,6 +88,181 @@ TEST_CASE("a prompt blocked with an empty reason is blocked, and says so", "[gem
     REQUIRE(r.has_value());
     CHECK(r->prompt_blocked);
     CHECK(r->finish_reason == "BLOCK_REASON_UNSPECIFIED");
+}
+
+// --- Streamed answers (streamGenerateContent?alt=sse) -----------------------------------------------
+
+namespace {
+
+// The three chunks of a real Google AI stream (shared/reference/provider-formats-2.md S2, gemini-2.0-flash).
+std::string const chunk1 =
+    R"({"candidates": [{"content": {"parts": [{"text": "Here"}],"role": "model"}}],"usageMetadata": {"promptTokenCount": 10,"totalTokenCount": 10,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 10}]},"modelVersion": "gemini-2.0-flash","responseId": "ibRCaOfLGfuQ1PIPqNma8Aw"})";
+std::string const chunk2 =
+    R"({"candidates": [{"content": {"parts": [{"text": " you go:\n\nEnglish: potato\nSpanish: patata\nFrench: pom"}],"role": "model"}}],"usageMetadata": {"promptTokenCount": 10,"totalTokenCount": 10,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 10}]},"modelVersion": "gemini-2.0-flash","responseId": "ibRCaOfLGfuQ1PIPqNma8Aw"})";
+std::string const chunk3 =
+    R"({"candidates": [{"content": {"parts": [{"text": "ガイモ (jagaimo)\nRussian: картофель (kartofel')\n"}],"role": "model"},"finishReason": "STOP"}],"usageMetadata": {"promptTokenCount": 10,"candidatesTokenCount": 49,"totalTokenCount": 59,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 10}],"candidatesTokensDetails": [{"modality": "TEXT","tokenCount": 49}]},"modelVersion": "gemini-2.0-flash","responseId": "ibRCaOfLGfuQ1PIPqNma8Aw"})";
+
+// The error object a real stream carried after two data events (corpus gemini-200-stream-error-503-high-demand).
+std::string const error_503 =
+    "{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.\",\n    \"status\": \"UNAVAILABLE\"\n  }\n}";
+
+} // namespace
+
+TEST_CASE("a streamed answer assembles its text deltas, model, finish reason and the last chunk's usage", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(chunk1, false));
+    CHECK(s.reply().text == "Here");
+    CHECK(s.reply().usage.prompt_tokens == 10);
+    CHECK(s.reply().usage.completion_tokens == 0);
+    CHECK(s.on_data(chunk2, false));
+    CHECK_FALSE(s.complete());
+    CHECK(s.on_data(chunk3, false));
+    CHECK(s.complete());
+    CHECK(s.reply().text == "Here you go:\n\nEnglish: potato\nSpanish: patata\nFrench: pomガイモ (jagaimo)\nRussian: картофель (kartofel')\n");
+    CHECK(s.reply().model == "gemini-2.0-flash");
+    CHECK(s.reply().finish_reason == "STOP");
+    // Taken from the last chunk, not added up over the three.
+    CHECK(s.reply().usage.prompt_tokens == 10);
+    CHECK(s.reply().usage.completion_tokens == 49);
+    CHECK_FALSE(s.errored());
+    CHECK_FALSE(s.malformed());
+    CHECK_FALSE(s.prompt_blocked());
+    CHECK(s.failed_data().empty());
+}
+
+TEST_CASE("a streamed thinking model's thought parts are not the answer, and its thoughts are billed as output", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(R"({"candidates":[{"content":{"parts":[{"thought":true,"text":"Let me think about potatoes."}],"role":"model"}}],"modelVersion":"gemini-2.5-flash"})", false));
+    CHECK(s.on_data(R"({"candidates":[{"content":{"parts":[{"text":"Potato."}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":12,"cachedContentTokenCount":8,"candidatesTokenCount":3,"thoughtsTokenCount":40},"modelVersion":"gemini-2.5-flash"})", false));
+    CHECK(s.reply().text == "Potato.");
+    CHECK(s.reply().usage.prompt_tokens == 12);
+    CHECK(s.reply().usage.cached_prompt_tokens == 8);
+    CHECK(s.reply().usage.completion_tokens == 3 + 40);
+}
+
+TEST_CASE("a streamed chunk with only usage sets the counts and leaves the text alone", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(R"({"candidates":[{"content":{"parts":[{"text":"Paris."}],"role":"model"},"finishReason":"STOP"}],"modelVersion":"gemini-2.5-flash"})", false));
+    CHECK(s.reply().usage.prompt_tokens == 0);
+    CHECK(s.on_data(R"({"usageMetadata":{"promptTokenCount":135,"cachedContentTokenCount":100,"candidatesTokenCount":2,"thoughtsTokenCount":30,"totalTokenCount":167,"trafficType":"ON_DEMAND"},"modelVersion":"gemini-2.5-flash"})", false));
+    CHECK(s.reply().text == "Paris.");
+    CHECK(s.reply().finish_reason == "STOP");
+    CHECK(s.complete());
+    CHECK(s.reply().usage.prompt_tokens == 135);
+    CHECK(s.reply().usage.cached_prompt_tokens == 100);
+    CHECK(s.reply().usage.completion_tokens == 32);
+    // A later usage object without counts keeps them; it is neither a block nor malformed.
+    CHECK(s.on_data(R"({"usageMetadata":{"trafficType":"ON_DEMAND"}})", false));
+    CHECK(s.reply().usage.prompt_tokens == 135);
+    CHECK(s.reply().usage.completion_tokens == 32);
+    CHECK_FALSE(s.prompt_blocked());
+    CHECK_FALSE(s.malformed());
+    CHECK_FALSE(s.errored());
+    // A later empty finish reason does not erase the one that came.
+    CHECK(s.on_data(R"({"candidates":[{"content":{"parts":[]},"finishReason":""}]})", false));
+    CHECK(s.reply().finish_reason == "STOP");
+}
+
+TEST_CASE("a stream cut before any finish reason is not complete", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(chunk1, false));
+    CHECK(s.on_data(chunk2, false));
+    CHECK_FALSE(s.complete());
+    CHECK(s.reply().finish_reason.empty());
+    CHECK(s.reply().text == "Here you go:\n\nEnglish: potato\nSpanish: patata\nFrench: pom");
+    CHECK_FALSE(s.errored());
+    CHECK_FALSE(s.malformed());
+    // An empty finish reason is no finish reason.
+    CHECK(s.on_data(R"({"candidates":[{"content":{"parts":[{"text":"!"}]},"finishReason":""}]})", false));
+    CHECK_FALSE(s.complete());
+}
+
+TEST_CASE("an error envelope mid-stream stops the stream and keeps its data as it came", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(chunk1, false));
+    CHECK(s.on_data(chunk2, false));
+    CHECK_FALSE(s.on_data(error_503, false));
+    CHECK(s.errored());
+    CHECK(s.error_message() == "This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.");
+    CHECK(s.failed_data() == error_503);
+    CHECK_FALSE(s.malformed());
+    CHECK_FALSE(s.complete());
+    // Later events are ignored.
+    CHECK_FALSE(s.on_data(chunk3, false));
+    CHECK_FALSE(s.on_data("not json", false));
+    CHECK_FALSE(s.complete());
+    CHECK_FALSE(s.malformed());
+    CHECK(s.reply().text == "Here you go:\n\nEnglish: potato\nSpanish: patata\nFrench: pom");
+    CHECK(s.failed_data() == error_503);
+
+    // An event the SSE layer marked as an error is one, whatever its JSON says.
+    cascade::gemini::StreamAssembler marked;
+    CHECK_FALSE(marked.on_data(R"({"candidates":[]})", true));
+    CHECK(marked.errored());
+    CHECK(marked.error_message() == "an error occurred during streaming");
+    CHECK(marked.failed_data() == R"({"candidates":[]})");
+}
+
+TEST_CASE("streamed data that is not a JSON object is malformed, and the first such event is kept", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(chunk1, false));
+    CHECK_FALSE(s.malformed());
+    std::string const cut = R"({"candidates": [{"content": {"parts": [{"text": " you)";
+    CHECK(s.on_data(cut, false));
+    CHECK(s.malformed());
+    CHECK_FALSE(s.errored());
+    CHECK(s.failed_data() == cut);
+    CHECK(s.on_data("[]", false));
+    CHECK(s.on_data(R"("a string")", false));
+    CHECK(s.failed_data() == cut);
+    // The readable events around it still count.
+    CHECK(s.on_data(chunk3, false));
+    CHECK(s.complete());
+    CHECK(s.reply().text == "Hereガイモ (jagaimo)\nRussian: картофель (kartofel')\n");
+    // An error after it errs, and the first failure stays the one kept.
+    CHECK_FALSE(s.on_data(error_503, false));
+    CHECK(s.errored());
+    CHECK(s.failed_data() == cut);
+}
+
+TEST_CASE("a streamed blocked prompt is blocked and complete, with its reason", "[gemini][stream]") {
+    cascade::gemini::StreamAssembler s;
+    CHECK(s.on_data(R"({"promptFeedback":{"blockReason":"MODEL_ARMOR","blockReasonMessage":"Blocked by Model Armor Floor Setting: The prompt violated Responsible AI Safety settings (Dangerous), Prompt Injection and Jailbreak filters."},"usageMetadata":{"trafficType":"ON_DEMAND"},"modelVersion":"gemini-2.5-flash","createTime":"2025-08-11T23:26:50.942851Z","responseId":"OnyaaIPGOdSAm9IP47af2AI"})", false));
+    CHECK(s.prompt_blocked());
+    CHECK(s.reply().prompt_blocked);
+    CHECK(s.reply().finish_reason == "MODEL_ARMOR");
+    CHECK(s.complete());
+    CHECK(s.reply().model == "gemini-2.5-flash");
+    CHECK(s.reply().text.empty());
+    CHECK_FALSE(s.errored());
+    CHECK_FALSE(s.malformed());
+
+    cascade::gemini::StreamAssembler empty_reason;
+    CHECK(empty_reason.on_data(R"({"promptFeedback":{"blockReason":""}})", false));
+    CHECK(empty_reason.prompt_blocked());
+    CHECK(empty_reason.reply().finish_reason == "BLOCK_REASON_UNSPECIFIED");
+
+    // Feedback without a block reason, next to candidates, blocks nothing.
+    cascade::gemini::StreamAssembler not_blocked;
+    CHECK(not_blocked.on_data(R"({"candidates":[{"content":{"parts":[{"text":"ok"}]}}],"promptFeedback":{"safetyRatings":[]}})", false));
+    CHECK_FALSE(not_blocked.prompt_blocked());
+    CHECK_FALSE(not_blocked.complete());
+}
+
+TEST_CASE("streamed token counts past 32 bits saturate instead of wrapping", "[gemini][stream][fuzz]") {
+    constexpr auto top = std::numeric_limits<std::uint32_t>::max();
+    cascade::gemini::StreamAssembler s;
+    // 4294967431 = 2^32 + 135; 4294967000 + 891 thoughts overflows 32 bits when added.
+    CHECK(s.on_data(R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4294967431,"cachedContentTokenCount":18446744073709551615,"candidatesTokenCount":4294967000,"thoughtsTokenCount":891}})", false));
+    CHECK(s.reply().usage.prompt_tokens == top);
+    CHECK(s.reply().usage.cached_prompt_tokens == top);
+    CHECK(s.reply().usage.completion_tokens == top);
+    CHECK(s.reply().usage.total() == top);
+    // Negative and non-integer counts are 0.
+    CHECK(s.on_data(R"({"usageMetadata":{"promptTokenCount":-1,"cachedContentTokenCount":1e300,"candidatesTokenCount":-9223372036854775808,"thoughtsTokenCount":"7"}})", false));
+    CHECK(s.reply().usage.prompt_tokens == 0);
+    CHECK(s.reply().usage.cached_prompt_tokens == 0);
+    CHECK(s.reply().usage.completion_tokens == 0);
 }
 
 // --- Service account ------------------------------------------------------------------------------

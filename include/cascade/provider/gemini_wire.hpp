@@ -77,6 +77,54 @@ inline std::uint32_t count_of(boost::json::object const& o, std::string_view key
     return 0;
 }
 
+// Completion tokens: the answer's and the thinking's (billed as output), saturating at 32 bits.
+inline std::uint32_t output_tokens(std::uint32_t candidates, std::uint32_t thoughts) noexcept {
+    std::uint64_t const sum = std::uint64_t{candidates} + thoughts;
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, std::numeric_limits<std::uint32_t>::max()));
+}
+
+// Appends the answer text of a candidate's parts. Parts marked `thought` are the model's reasoning, not
+// the answer.
+inline void append_answer_text(boost::json::object const& candidate, std::string& text) {
+    auto const* content = candidate.if_contains("content");
+    if (!content || !content->is_object()) return;
+    auto const* parts = content->get_object().if_contains("parts");
+    if (!parts || !parts->is_array()) return;
+    for (auto const& p : parts->get_array()) {
+        auto const* po = p.if_object();
+        if (!po) continue;
+        if (auto const* th = po->if_contains("thought"); th && th->is_bool() && th->get_bool()) continue;
+        if (auto const* t = po->if_contains("text"); t && t->is_string()) text += t->get_string();
+    }
+}
+
+// The first candidate, or null when there is none (a blocked prompt).
+inline boost::json::object const* first_candidate(boost::json::object const& o) noexcept {
+    auto const* cands = o.if_contains("candidates");
+    if (!cands || !cands->is_array() || cands->get_array().empty()) return nullptr;
+    return cands->get_array()[0].if_object();
+}
+
+inline bool has_candidates(boost::json::object const& o) noexcept {
+    auto const* cands = o.if_contains("candidates");
+    return cands && cands->is_array() && !cands->get_array().empty();
+}
+
+// `promptFeedback.blockReason` into `r` (prompt_blocked, finish_reason); false when there is none.
+inline bool read_block_reason(boost::json::object const& o, Reply& r) {
+    auto const* pf = o.if_contains("promptFeedback");
+    if (!pf || !pf->is_object()) return false;
+    auto const* br = pf->get_object().if_contains("blockReason");
+    if (!br || !br->is_string()) return false;
+    r.prompt_blocked = true;
+    // An empty reason still blocks; the trail should say so rather than "prompt blocked: ".
+    if (br->get_string().empty())
+        r.finish_reason = "BLOCK_REASON_UNSPECIFIED";
+    else
+        r.finish_reason = std::string_view(br->get_string());
+    return true;
+}
+
 /// @brief Parses a `generateContent` body. Thinking tokens count as output (they are billed as output).
 inline boost::system::result<Reply, ParseError> parse_reply(std::string_view body) {
     boost::system::error_code ec;
@@ -93,36 +141,94 @@ inline boost::system::result<Reply, ParseError> parse_reply(std::string_view bod
         auto const& u = um->get_object();
         r.usage.prompt_tokens = count_of(u, "promptTokenCount");
         r.usage.cached_prompt_tokens = count_of(u, "cachedContentTokenCount");  // part of the prompt's count
-        std::uint64_t const output = std::uint64_t{count_of(u, "candidatesTokenCount")} + count_of(u, "thoughtsTokenCount");
-        r.usage.completion_tokens = static_cast<std::uint32_t>(std::min<std::uint64_t>(output, std::numeric_limits<std::uint32_t>::max()));
+        r.usage.completion_tokens = output_tokens(count_of(u, "candidatesTokenCount"), count_of(u, "thoughtsTokenCount"));
     }
-    auto const* cands = o.if_contains("candidates");
-    if (!cands || !cands->is_array() || cands->get_array().empty()) {
-        if (auto const* pf = o.if_contains("promptFeedback"); pf && pf->is_object()) {
-            if (auto const* br = pf->get_object().if_contains("blockReason"); br && br->is_string()) {
-                r.prompt_blocked = true;
-                // An empty reason still blocks; the trail should say so rather than "prompt blocked: ".
-                r.finish_reason = br->get_string().empty() ? std::string("BLOCK_REASON_UNSPECIFIED") : std::string(br->get_string());
-                return r;
-            }
-        }
+    if (!has_candidates(o)) {
+        if (read_block_reason(o, r)) return r;
         return ParseError::no_candidates;
     }
-    auto const* cand = cands->get_array()[0].if_object();
+    auto const* cand = first_candidate(o);
     if (!cand) return ParseError::no_candidates;
     if (auto const* fr = cand->if_contains("finishReason"); fr && fr->is_string()) r.finish_reason = std::string(fr->get_string());
-    if (auto const* content = cand->if_contains("content"); content && content->is_object()) {
-        if (auto const* parts = content->get_object().if_contains("parts"); parts && parts->is_array()) {
-            for (auto const& p : parts->get_array()) {
-                auto const* po = p.if_object();
-                if (!po) continue;
-                // Parts marked `thought` are the model's reasoning, not the answer.
-                if (auto const* th = po->if_contains("thought"); th && th->is_bool() && th->get_bool()) continue;
-                if (auto const* t = po->if_contains("text"); t && t->is_string()) r.text += t->get_string();
-            }
-        }
-    }
+    append_answer_text(*cand, r.text);
     return r;
 }
+
+/// @brief Builds one reply from a streamed answer (`:streamGenerateContent?alt=sse`). Each event's data
+/// is one `GenerateContentResponse`: `candidates[0].content.parts[].text` is that chunk's new text
+/// (thought parts are not the answer); `usageMetadata` is cumulative, the last chunk (with
+/// `finishReason`) having the output counts, so a count a chunk carries replaces the one before and
+/// chunks are never added together. There is no `[DONE]`: a stream is whole once a finish reason came
+/// (or the prompt was blocked, which is the whole answer). An error comes as a data event whose JSON is an
+/// error envelope, `{"error":{"code":503,"message":...,"status":"UNAVAILABLE"}}`.
+class StreamAssembler {
+public:
+    /// @brief Feeds one SSE event's data. Returns false once the stream reported an error.
+    bool on_data(std::string_view data, bool error_event) {
+        if (errored_) return false;
+        boost::system::error_code ec;
+        auto v = boost::json::parse(data, ec);
+        if (ec || !v.is_object()) {
+            if (!malformed_) failed_data_ = std::string(data);
+            malformed_ = true;
+            return true;
+        }
+        auto const& o = v.get_object();
+        if (error_event || o.contains("error")) {
+            if (!malformed_) failed_data_ = std::string(data);
+            errored_ = true;
+            if (auto const* e = o.if_contains("error"); e && e->is_object())
+                if (auto const* m = e->get_object().if_contains("message"); m && m->is_string()) error_ = std::string(m->get_string());
+            if (error_.empty()) error_ = "an error occurred during streaming";
+            return false;
+        }
+        if (auto const* m = o.if_contains("modelVersion"); m && m->is_string()) reply_.model = std::string_view(m->get_string());
+        if (auto const* um = o.if_contains("usageMetadata"); um && um->is_object()) {
+            auto const& u = um->get_object();
+            read_count(u, "promptTokenCount", reply_.usage.prompt_tokens);
+            read_count(u, "cachedContentTokenCount", reply_.usage.cached_prompt_tokens);
+            read_count(u, "candidatesTokenCount", candidates_tokens_);
+            read_count(u, "thoughtsTokenCount", thoughts_tokens_);
+            reply_.usage.completion_tokens = output_tokens(candidates_tokens_, thoughts_tokens_);
+        }
+        if (!has_candidates(o)) {
+            read_block_reason(o, reply_);
+            return true;
+        }
+        if (auto const* cand = first_candidate(o)) {
+            append_answer_text(*cand, reply_.text);
+            if (auto const* fr = cand->if_contains("finishReason"); fr && fr->is_string() && !fr->get_string().empty())
+                reply_.finish_reason = std::string_view(fr->get_string());
+        }
+        return true;
+    }
+
+    bool errored() const noexcept { return errored_; }
+    std::string const& error_message() const noexcept { return error_; }
+    /// An event whose data is not a JSON object.
+    bool malformed() const noexcept { return malformed_; }
+    /// A finish reason arrived (or the prompt was blocked); one cut before lost part of the answer.
+    bool complete() const noexcept { return !reply_.finish_reason.empty(); }
+    /// `promptFeedback.blockReason` with no candidates; `reply().finish_reason` holds the reason.
+    bool prompt_blocked() const noexcept { return reply_.prompt_blocked; }
+    /// The data of the first error event or unreadable event, as it came.
+    std::string const& failed_data() const noexcept { return failed_data_; }
+    /// Text so far, model, finish reason and usage (the latest counts).
+    Reply& reply() noexcept { return reply_; }
+
+private:
+    // A count the chunk carries replaces the one before; one it lacks keeps its value.
+    static void read_count(boost::json::object const& u, std::string_view key, std::uint32_t& into) noexcept {
+        if (u.contains(key)) into = count_of(u, key);
+    }
+
+    Reply reply_;
+    std::string error_;
+    std::string failed_data_;
+    std::uint32_t candidates_tokens_ = 0;
+    std::uint32_t thoughts_tokens_ = 0;
+    bool errored_ = false;
+    bool malformed_ = false;
+};
 
 } // namespace cascade::gemini
