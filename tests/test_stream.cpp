@@ -398,3 +398,44 @@ TEST_CASE("100 concurrent streams on 2 threads each deliver their own whole answ
     CHECK(right == n);
     CHECK(a.hits(path) == n);
 }
+
+TEST_CASE("a Gemini API tier streams from streamGenerateContent?alt=sse", "[stream][gemini]") {
+    Loopback g;
+    auto ev = [](std::string data) { return "data: " + data + "\r\n\r\n"; };
+    g.otherwise("/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                sse({ev(R"({"candidates":[{"content":{"parts":[{"text":"Revenue"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":9,"totalTokenCount":9},"modelVersion":"gemini-2.5-flash"})"),
+                     ev(R"({"candidates":[{"content":{"parts":[{"text":" grew."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"totalTokenCount":13},"modelVersion":"gemini-2.5-flash"})")}));
+    asio::io_context io;
+    cascade::GeminiApiConfig cfg;
+    cfg.base_url = g.base_url("/v1beta");
+    cfg.keys.emplace_back("AIza-test");
+    cascade::Chain<cascade::GeminiApi, cascade::Template> chain(io.get_executor(), cascade::GeminiApi(cfg), cascade::Template{templated});
+    auto t = stream(io, chain);
+    CHECK(t.deltas == std::vector<std::string>{"Revenue", " grew."});
+    REQUIRE(t.result.end == StreamEnd::complete);
+    CHECK(t.result.completion.label == "gemini");
+    CHECK(t.result.completion.finish_reason == "STOP");
+    CHECK(t.result.completion.usage.prompt_tokens == 9);
+    CHECK(t.result.completion.usage.completion_tokens == 4);
+    auto seen = g.requests();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].target == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+}
+
+TEST_CASE("a Gemini stream cut after commit by an error chunk ends incomplete", "[stream][gemini][incomplete]") {
+    Loopback g;
+    auto ev = [](std::string data) { return "data: " + data + "\r\n\r\n"; };
+    g.otherwise("/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                sse({ev(R"({"candidates":[{"content":{"parts":[{"text":"Partial"}],"role":"model"},"index":0}]})"),
+                     ev(R"({"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}})")}));
+    asio::io_context io;
+    cascade::GeminiApiConfig cfg;
+    cfg.base_url = g.base_url("/v1beta");
+    cfg.keys.emplace_back("AIza-test");
+    cascade::Chain<cascade::GeminiApi, cascade::Template> chain(io.get_executor(), cascade::GeminiApi(cfg), cascade::Template{templated});
+    auto t = stream(io, chain);
+    CHECK(t.text() == "Partial");
+    REQUIRE(t.result.end == StreamEnd::incomplete);
+    CHECK(t.result.error == cascade::make_error_code(Fault::overloaded));
+    CHECK(chain.circuit_open(0));  // the overload still opens the tier's circuit for the next request
+}

@@ -14,6 +14,7 @@
 #include <cascade/provider/google_jwt.hpp>
 #include <cascade/provider/keys.hpp>
 #include <cascade/provider/openai_wire.hpp>
+#include <cascade/net/sse_parser.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -181,6 +182,47 @@ inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::s
     c.label = std::move(label);
     return Outcome(std::move(c));
 }
+
+// A streamed answer (`:streamGenerateContent?alt=sse`), each chunk's text handed to the chain's sink as it
+// arrives. An error chunk after the 200, an unreadable one, or a stream cut before a finish reason is a
+// failure; a blocked prompt is shown to the classifier as the body it came in.
+inline boost::asio::awaitable<Outcome> gemini_streamed(std::shared_ptr<net::HttpClient> client, net::Url const& origin,
+                                                       net::HttpRequest http, Request const& req, Context& ctx, std::string label,
+                                                       std::string model, Prices prices) {
+    net::SseParser sse;
+    gemini::StreamAssembler assembler;
+    StreamSink* const out = ctx.sink;
+    bool stopped = false;
+    auto on_body = [&](std::string_view piece) {
+        sse.feed(piece, [&](net::SseEvent const& e) {
+            if (stopped) return;
+            auto const before = assembler.reply().text.size();
+            assembler.on_data(e.data, e.error);
+            auto const& text = assembler.reply().text;
+            if (out && text.size() > before && !out->delta(std::string_view(text).substr(before))) stopped = true;
+        });
+        return !stopped;
+    };
+    auto next_by = [out] { return out ? out->next_by() : std::chrono::steady_clock::time_point::max(); };
+    auto res = co_await client->request_stream(origin, std::move(http), ctx.deadline, on_body, next_by);
+    if (!res) co_return stream_failure(out, stopped, res.error());
+    if (res->status < 200 || res->status >= 300) co_return failed_response(res->status, std::move(res->headers), std::move(res->body));
+    if (assembler.errored() || assembler.malformed() || assembler.prompt_blocked())
+        co_return failed_response(res->status, std::move(res->headers), assembler.failed_data(), "stream event");
+    if (!assembler.complete())
+        co_return failed_without_response(boost::beast::http::error::partial_message, "stream ended before a finish reason");
+    auto& r = assembler.reply();
+    Completion c;
+    c.text = std::move(r.text);
+    c.model = r.model.empty() ? std::move(model) : std::move(r.model);
+    c.finish_reason = std::move(r.finish_reason);
+    c.usage = r.usage;
+    if (c.usage.prompt_tokens == 0 && c.usage.completion_tokens == 0) c.usage = estimate_usage(req, c.text);
+    c.cost_usd = prices.cost(c.usage, ctx.utc);
+    c.cost_known = prices.known();
+    c.label = std::move(label);
+    co_return Outcome(std::move(c));
+}
 } // namespace detail
 
 /// @brief Settings of a Vertex AI tier. Every deployment-specific value lives here.
@@ -259,11 +301,17 @@ public:
         if (!origin) co_return failed_without_response(Fault::unconfigured, "endpoint: " + origin.error().message);
         net::HttpRequest http;
         http.target = origin->base_path + "/v1/projects/" + cfg.project + "/locations/" + region + "/publishers/google/models/" +
-                      cfg.model + ":generateContent";
+                      cfg.model + (ctx.sink ? ":streamGenerateContent?alt=sse" : ":generateContent");
         http.headers.add("authorization", "Bearer " + *token);
         http.headers.add("content-type", "application/json");
         http.body = gemini::request_body(req);
         auto client = st->client_for(co_await boost::asio::this_coro::executor);
+        if (ctx.sink) {
+            // A chain's stream: the answer as it arrives. A 401 still drops the cached token.
+            auto out = co_await detail::gemini_streamed(client, *origin, std::move(http), req, ctx, label(ctx.key), cfg.model, cfg.prices);
+            if (!out && out.error().status == 401) st->tokens.invalidate();
+            co_return out;
+        }
         auto res = co_await client->request(*origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
         if (res->status == 401) st->tokens.invalidate();
@@ -349,7 +397,7 @@ public:
         auto st = state_;
         if (!st->origin) co_return failed_without_response(Fault::unconfigured, "bad base URL for " + st->cfg.name + ": " + st->error);
         net::HttpRequest http;
-        http.target = st->origin->base_path + "/models/" + st->cfg.model + ":generateContent";
+        http.target = st->origin->base_path + "/models/" + st->cfg.model + (ctx.sink ? ":streamGenerateContent?alt=sse" : ":generateContent");
         http.headers.add("content-type", "application/json");
         if (ctx.key >= 0 && static_cast<std::size_t>(ctx.key) < st->cfg.keys.size())
             http.headers.add("x-goog-api-key", std::string(st->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
@@ -360,6 +408,11 @@ public:
             std::lock_guard lock(st->mutex);
             if (!st->client) st->client = std::make_shared<net::HttpClient>(ex, st->cfg.http);
             client = st->client;
+        }
+        if (ctx.sink) {
+            auto out = co_await detail::gemini_streamed(client, *st->origin, std::move(http), req, ctx, label(ctx.key), st->cfg.model,
+                                                        st->cfg.prices);
+            co_return out;
         }
         auto res = co_await client->request(*st->origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
