@@ -133,6 +133,12 @@ TEST_CASE("a stream delivers each delta as it arrives, then the answer's label, 
     CHECK(seen[0].body.find("\"include_usage\":true") != std::string::npos);
     CHECK(seen[0].headers["accept"] == "text/event-stream");
     CHECK(b.requests().empty());
+    auto rows = chain.observer().snapshot();
+    REQUIRE_FALSE(rows.empty());
+    CHECK(rows[0].streams == 1);
+    CHECK(rows[0].streams_incomplete == 0);
+    CHECK(rows[0].first_token_total.count() > 0);
+    CHECK(chain.observer().table().find("mean_ttft_ms") != std::string::npos);
 }
 
 TEST_CASE("a cut before the first token: the next tier answers and the caller sees only its deltas", "[stream][failover]") {
@@ -228,7 +234,10 @@ TEST_CASE("an error event after 5 deltas, or a stream without [DONE], ends the s
     CHECK(t.result.error);
     CHECK(t.result.completion.label == "first");
     CHECK(b.requests().empty());
-    CHECK(chain.observer().table().find("first") != std::string::npos);
+    auto rows = chain.observer().snapshot();
+    REQUIRE_FALSE(rows.empty());
+    CHECK(rows[0].streams == 1);
+    CHECK(rows[0].streams_incomplete == 1);
 }
 
 TEST_CASE("a refusal inside the hold-back: the next tier answers and the caller never saw the refusal", "[stream][hold-back]") {

@@ -276,6 +276,7 @@ private:
                 Context* outer, bool hedged = false);
     boost::asio::awaitable<result_type> owned(Request req);
     boost::asio::awaitable<void> stream_run(std::shared_ptr<detail::StreamState> st);
+    void report_stream(detail::StreamState const& st, StreamResult const& res);
     template <class Done>
     void start_stream(std::shared_ptr<detail::StreamState> st, Done done);
     boost::asio::awaitable<Outcome> as_outcome(Request const& req, Context& outer);

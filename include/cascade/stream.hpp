@@ -192,6 +192,15 @@ public:
         held_.clear();
         deliver(lock, std::string(text), Clock::now());
     }
+    std::size_t deltas() const {
+        std::lock_guard lock(mutex_);
+        return deltas_;
+    }
+    std::chrono::microseconds time_to_first_token() const {
+        std::lock_guard lock(mutex_);
+        return first_token_ ? std::chrono::duration_cast<std::chrono::microseconds>(*first_token_ - started_at_)
+                            : std::chrono::microseconds{0};
+    }
     /// The text delivered so far.
     std::string delivered() const {
         std::lock_guard lock(mutex_);

@@ -111,10 +111,17 @@ boost::asio::awaitable<void> BasicChain<Policies, Tiers...>::stream_run(std::sha
     // An answer: a fallible chain's value; for an infallible one, a Completion `finish` labelled (the
     // unlabelled one is what a stream cut after commit leaves, see `failure`).
     Completion* answer = nullptr;
+    bool deadline_cut = false;
     if constexpr (infallible) {
         if (!r->label.empty()) answer = &*r;
+        // The deadline's guard answered with the template while a committed attempt was still streaming.
+        if (answer && answer->origin == Origin::fallback && st->committed()) {
+            answer = nullptr;
+            deadline_cut = true;
+        }
     } else {
         if (*r) answer = &**r;
+        else deadline_cut = r->error().code == make_error_code(Fault::deadline_exceeded);
     }
 
     if (st->cancelled()) {
@@ -144,6 +151,7 @@ boost::asio::awaitable<void> BasicChain<Policies, Tiers...>::stream_run(std::sha
             res.error = trail.back().fault;
             res.completion.label = trail.back().label;
         }
+        if (deadline_cut) res.error = make_error_code(Fault::deadline_exceeded);
         if (!res.error) res.error = make_error_code(Fault::server_error);
         res.completion.usage = estimate_usage(req, res.completion.text);
         res.completion.cost_known = false;
@@ -155,7 +163,37 @@ boost::asio::awaitable<void> BasicChain<Policies, Tiers...>::stream_run(std::sha
         if (!res.error) res.error = make_error_code(Fault::server_error);
         res.completion.trail = std::move(trail);
     }
+    report_stream(*st, res);
     st->end(std::move(res));
+}
+
+// The observer's `on_stream`, when it has one: which tier's text reached the caller, and how it ended.
+template <class Policies, class... Tiers>
+void BasicChain<Policies, Tiers...>::report_stream(detail::StreamState const& st, StreamResult const& res) {
+    if constexpr (requires(observe_type& o, StreamEvent const& e) { o.on_stream(e); }) {
+        StreamEvent e;
+        e.end = static_cast<std::uint8_t>(res.end);
+        auto const delivered = st.delivered();
+        e.committed = !delivered.empty();
+        e.deltas = st.deltas();
+        e.time_to_first_token = st.time_to_first_token();
+        e.label = res.completion.origin == Origin::cache ? std::string_view("cache") : std::string_view(res.completion.label);
+        e.tier = tier_count;
+        if (res.completion.origin == Origin::fallback) {
+            e.tier = tier_count - 1;
+        } else if (res.completion.origin == Origin::cache) {
+            e.tier = tier_count;
+        } else {
+            for (std::size_t i = 0; i < tier_count && e.tier == tier_count; ++i)
+                for (auto const& l : labels_[i])
+                    if (l == res.completion.label) e.tier = i;
+            if (e.tier == tier_count)
+                for (std::size_t i = 0; i < tier_count; ++i)
+                    if (names_[i] == res.completion.label) e.tier = i;
+        }
+        e.tier_name = e.tier < tier_count ? std::string_view(names_[e.tier]) : std::string_view("cache");
+        shared_->observe.on_stream(e);
+    }
 }
 
 } // namespace cascade

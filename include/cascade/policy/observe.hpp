@@ -38,7 +38,25 @@ struct AttemptEvent {
     double cost_usd = 0.0;
 };
 
+/// @brief How one stream (`BasicChain::stream`) ended, reported once when it ends. Never holds a key.
+struct StreamEvent {
+    /// The tier whose text reached the caller (the answer's, or the cut attempt's); for a stream that
+    /// delivered nothing, the chain's tier count.
+    std::size_t tier = 0;
+    std::string_view tier_name;
+    std::string_view label;
+    /// `complete`, `incomplete`, `failed` or `cancelled` (see `StreamEnd`): 0, 1, 2, 3.
+    std::uint8_t end = 0;
+    /// Whether any text reached the caller.
+    bool committed = false;
+    /// From the call of `stream` to the first delta delivered.
+    std::chrono::microseconds time_to_first_token{0};
+    std::size_t deltas = 0;
+};
+
 /// @brief An observe policy receives every attempt and skip.
+///
+/// Optional: `p.on_stream(e)` with `e` a `StreamEvent const&`, once per stream when it ends.
 ///
 /// Requirement: `p.on_attempt(e)` with `e` an `AttemptEvent const&`; called from several threads at once,
 /// so it must synchronise its own state. Keep it fast: it runs on the request path.
@@ -64,6 +82,9 @@ struct TierStats {
     std::uint64_t completion_tokens = 0;
     double cost_usd = 0.0;
     std::chrono::microseconds latency_total{0};
+    std::uint64_t streams = 0;             ///< streams whose text came from this tier
+    std::uint64_t streams_incomplete = 0;  ///< of those, cut after their text reached the caller
+    std::chrono::microseconds first_token_total{0};  ///< summed time to first token of those streams
 
     std::uint64_t fault_count_of(Fault f) const noexcept { return faults[static_cast<std::size_t>(f)]; }
 };
@@ -96,6 +117,17 @@ public:
         } else if (!e.skipped) {
             ++t.hits;
         }
+    }
+
+    void on_stream(StreamEvent const& e) {
+        if (!e.committed) return;
+        std::lock_guard lock(mutex_);
+        if (tiers_.size() <= e.tier) tiers_.resize(e.tier + 1);
+        auto& t = tiers_[e.tier];
+        if (t.name.empty()) t.name = std::string(e.tier_name);
+        ++t.streams;
+        if (e.end == 1) ++t.streams_incomplete;
+        t.first_token_total += e.time_to_first_token;
     }
 
     /// @brief A copy of the per-tier table, in tier order.
@@ -132,6 +164,18 @@ public:
             }
             if (!any) out += '-';
             out += '\n';
+        }
+        bool streamed = false;
+        for (auto const& t : rows) streamed |= t.streams > 0;
+        if (!streamed) return out;
+        std::snprintf(line, sizeof line, "%-22s %8s %10s %11s\n", "streams from", "streams", "incomplete", "mean_ttft_ms");
+        out += line;
+        for (auto const& t : rows) {
+            if (!t.streams) continue;
+            double ttft = static_cast<double>(t.first_token_total.count()) / 1000.0 / static_cast<double>(t.streams);
+            std::snprintf(line, sizeof line, "%-22s %8llu %10llu %11.2f\n", t.name.c_str(), static_cast<unsigned long long>(t.streams),
+                          static_cast<unsigned long long>(t.streams_incomplete), ttft);
+            out += line;
         }
         return out;
     }
