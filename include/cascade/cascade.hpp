@@ -35,6 +35,7 @@
 #include <cascade/provider/openai_family.hpp>
 #include <cascade/provider/template.hpp>
 #include <cascade/provider/vertex.hpp>
+#include <cascade/server/openai_sse.hpp>
 #include <cascade/security/hmac.hpp>
 #include <cascade/security/html.hpp>
 #include <cascade/security/redact.hpp>
