@@ -191,6 +191,43 @@ TEST_CASE("us-central1 answering 429 makes the answer come from europe-west1, la
     CHECK(up.hits(vertex_path("us-central1")) == 1);
 }
 
+TEST_CASE("a streamed request: us-central1 cut before its first token, europe-west1 streams the answer", "[vertex][stream]") {
+    Loopback up;
+    TokenEndpoint tokens;
+    tokens.install(up);
+    KeyFile kf(tokens.key, up.base_url("/token"));
+    auto stream_path = [](std::string const& region) {
+        return "/v1/projects/cascade-test/locations/" + region + "/publishers/google/models/gemini-2.5-pro:streamGenerateContent";
+    };
+    Reply cut = wire::json(200, "");
+    cut.headers = {{"content-type", "text/event-stream"}};
+    cut.chunks.emplace_back(1ms, "\r\n");
+    cut.cut_after_chunks = true;
+    up.otherwise(stream_path("us-central1"), std::move(cut));
+    Reply ok = wire::json(200, "");
+    ok.headers = {{"content-type", "text/event-stream"}};
+    ok.chunks.emplace_back(1ms, R"(data: {"candidates":[{"content":{"role":"model","parts":[{"text":"from "}]}}],"modelVersion":"gemini-2.5-pro"})" "\r\n\r\n");
+    ok.chunks.emplace_back(1ms, R"(data: {"candidates":[{"content":{"role":"model","parts":[{"text":"europe"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":135,"candidatesTokenCount":2,"totalTokenCount":137},"modelVersion":"gemini-2.5-pro"})" "\r\n\r\n");
+    up.otherwise(stream_path("europe-west1"), std::move(ok));
+    asio::io_context io;
+    cascade::Chain<cascade::VertexPro, cascade::Template> chain(io.get_executor(), cascade::VertexPro(vertex_config(up, kf)), cascade::Template{});
+    auto req = cascade::Request::chat("sys", "p");
+    auto s = chain.stream(req);
+    auto take = [](cascade::TextStream st) -> asio::awaitable<std::pair<std::vector<std::string>, cascade::StreamResult>> {
+        std::vector<std::string> deltas;
+        while (auto d = co_await st.next()) deltas.push_back(std::move(*d));
+        co_return std::make_pair(std::move(deltas), st.result());
+    };
+    auto [deltas, result] = cascade::test::run(io, take(std::move(s)));
+    CHECK(deltas == std::vector<std::string>{"from ", "europe"});
+    REQUIRE(result.end == cascade::StreamEnd::complete);
+    CHECK(result.completion.label == "vertex-pro/europe-west1");
+    CHECK(result.completion.usage.completion_tokens == 2);
+    REQUIRE(result.completion.trail.size() == 1);
+    CHECK(result.completion.trail[0].label == "vertex-pro/us-central1");
+    CHECK(up.requests().back().target == stream_path("europe-west1") + "?alt=sse");
+}
+
 TEST_CASE("a region down with 503 rests while the next region answers", "[vertex][regions]") {
     Loopback up;
     TokenEndpoint tokens;
