@@ -77,14 +77,14 @@ struct Completion {
     Usage usage;
     /// Cost in USD computed from usage and the tier's prices.
     double cost_usd = 0.0;
-    /// False when the tier that answered has no prices (`Prices::known()`): `cost_usd` is then 0 because
-    /// nothing was counted, not because the answer was free. Set `ProviderConfig::prices` to count it.
-    bool cost_known = true;
     /// From the start of `complete` to the answer.
     std::chrono::microseconds latency{0};
     /// Attempts before this answer, in order (empty when the first attempt succeeded).
     std::vector<Attempt> trail;
     Origin origin = Origin::tier;
+    /// False when the tier that answered has no prices (`Prices::known()`): `cost_usd` is then 0 because
+    /// nothing was counted, not because the answer was free. Set `ProviderConfig::prices` to count it.
+    bool cost_known = true;
     /// For an answer from the cache: the label of what produced it (its `label` is `cache`).
     std::string cached_label;
 };
