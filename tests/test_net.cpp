@@ -359,6 +359,27 @@ TEST_CASE("cancellation through a cancellation slot reaches the socket in flight
     CHECK(std::chrono::steady_clock::now() - t0 < 2s);
 }
 
+TEST_CASE("64 requests in flight, five rounds: the default pool keeps every connection, none is reopened", "[net][pool]") {
+    Loopback up;
+    up.otherwise("/", std::move(ok()).after(5ms));
+    asio::io_context io;
+    HttpClient client(io.get_executor(), cascade::net::ClientConfig{});
+    auto origin = Url::parse(up.base_url()).value();
+    std::atomic<int> ok_count{0};
+    auto worker = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 5; ++i) {
+            auto r = co_await client.request(origin, post("/x"));
+            if (r && r->status == 200) ++ok_count;
+        }
+    };
+    for (int w = 0; w < 64; ++w) asio::co_spawn(io, worker(), asio::detached);
+    io.run();
+    CHECK(ok_count == 320);
+    // With a pool smaller than the concurrency, each round would close the connections it cannot keep and
+    // open them again in the next.
+    CHECK(client.connections_opened() <= 64);
+}
+
 TEST_CASE("many concurrent requests from two threads all complete", "[net][concurrency]") {
     Loopback up;
     up.otherwise("/", std::move(ok()).after(2ms));
