@@ -101,6 +101,9 @@ struct Completion {
 struct Failure {
     boost::system::error_code code;
     std::vector<Attempt> trail;
+    /// HTTP status of the last attempt (the trail's last entry; for a nested chain, the outer trail's),
+    /// 0 when it got no response or there was none (a chain whose deadline cut the attempt in flight).
+    int http_status = 0;
     /// One line for logs; never holds a key.
     std::string message() const {
         std::string s = code.message();
