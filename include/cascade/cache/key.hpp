@@ -11,8 +11,8 @@
 /// white space does not matter); `extra:<byte length>:<JSON>` when `extra` is not empty; then the tags sorted
 /// and de-duplicated, one `tag:<byte length>:<tag>` line each. A field left unset writes no line, so a
 /// request keeps the key it had before the field existed (v2 always wrote `max_tokens` and `temperature`,
-/// whose defaults were 1024 and 0.7: a request setting those two has the same key as then). Byte lengths make the encoding
-/// unambiguous: a tag or a message holding a newline cannot pass for two (v1 wrote `tag=<tag>`, so the tag
+/// whose defaults were 1024 and 0.7: a request setting those two has the same key as then). Byte lengths
+/// make the encoding unambiguous: a tag or a message holding a newline cannot pass for two (v1 wrote `tag=<tag>`, so the tag
 /// `lang=de\ntag=tone=formal` had the key of the two tags `lang=de` and `tone=formal`). Sorting makes tag
 /// order irrelevant. The key is the lowercase hex digest: stable across runs, machines and compilers (no
 /// std::hash, no pointer values).
