@@ -144,10 +144,51 @@ TEST_CASE("max_tokens, which Anthropic requires, falls back to the default and t
     CHECK_FALSE(o.contains("temperature"));  // the model's default rather than an invalid number
 }
 
+TEST_CASE("an unset max_tokens is the tier's default and unset sampling fields are not sent", "[anthropic][wire]") {
+    auto req = cascade::Request::chat("", "Hello");
+    auto o = boost::json::parse(cascade::anthropic::request_body(req, "m", 2048)).as_object();
+    CHECK(o.at("max_tokens").as_int64() == 2048);
+    CHECK(o.at("model").as_string() == "m");
+    for (auto field : {"temperature", "top_p", "stop_sequences", "seed", "response_format"}) {
+        INFO(field);
+        CHECK_FALSE(o.contains(field));
+    }
+}
+
+TEST_CASE("top_p, stop sequences and a model override reach the Messages body", "[anthropic][wire]") {
+    auto req = cascade::Request::chat("", "Hello");
+    req.top_p = 0.9;
+    req.stop = {"\n\nHuman:", "END"};
+    req.model = "claude-sonnet-4-5";
+    auto o = boost::json::parse(cascade::anthropic::request_body(req, "claude-haiku-4-5", 4096)).as_object();
+    CHECK(o.at("model").as_string() == "claude-sonnet-4-5");
+    CHECK(o.at("top_p").as_double() == Approx(0.9));
+    auto const& stop = o.at("stop_sequences").as_array();
+    REQUIRE(stop.size() == 2);
+    CHECK(stop[0].as_string() == "\n\nHuman:");
+    CHECK(stop[1].as_string() == "END");
+    CHECK(cascade::anthropic::request_problem(req).empty());
+}
+
+TEST_CASE("response_format, seed and extra fields are named as what the Messages API cannot carry", "[anthropic][wire]") {
+    auto req = cascade::Request::chat("", "Hello");
+    CHECK(cascade::anthropic::request_problem(req).empty());
+    auto with_format = req;
+    with_format.response_format = R"({"type":"json_object"})";
+    CHECK(cascade::anthropic::request_problem(with_format).find("response_format") != std::string::npos);
+    auto with_seed = req;
+    with_seed.seed = 7;
+    CHECK(cascade::anthropic::request_problem(with_seed).find("seed") != std::string::npos);
+    auto with_extra = req;
+    with_extra.extra["metadata"] = boost::json::object{{"user_id", "u1"}};
+    CHECK(cascade::anthropic::request_problem(with_extra).find("extra") != std::string::npos);
+}
+
 TEST_CASE("the documented 200 yields its text, model, stop reason and usage", "[anthropic][wire]") {
     auto r = cascade::anthropic::parse_reply(documented_200);
     REQUIRE(r.has_value());
     CHECK(r->text == "Hi! My name is Claude.");
+    CHECK(r->id == "msg_013Zva2CMHLNnXjNJJKqJ2EF");
     CHECK(r->model == "claude-3-7-sonnet-20250219");
     CHECK(r->stop_reason == "end_turn");
     CHECK(r->tokens.input_tokens == 2095);
@@ -216,6 +257,7 @@ TEST_CASE("the documented event stream assembles into one reply however it is sp
         CHECK(a.complete());
         CHECK(a.reply().text == "Hello!");
         CHECK(a.reply().model == "claude-sonnet-4-5-20250929");
+        CHECK(a.reply().id == "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");  // from message_start
         CHECK(a.reply().stop_reason == "end_turn");
         CHECK(a.reply().tokens.input_tokens == 25);   // from message_start
         CHECK(a.reply().tokens.output_tokens == 15);  // message_delta's cumulative count, not 1 + 15
@@ -422,6 +464,7 @@ TEST_CASE("a chain answers from anthropic1 with usage and cost from the response
     CHECK(c.label == "anthropic1");
     CHECK(c.text == "Hi! My name is Claude.");
     CHECK(c.model == "claude-3-7-sonnet-20250219");
+    CHECK(c.id == "msg_013Zva2CMHLNnXjNJJKqJ2EF");
     CHECK(c.finish_reason == "end_turn");
     CHECK(c.usage.prompt_tokens == 2095);
     CHECK(c.usage.completion_tokens == 503);
@@ -445,14 +488,34 @@ TEST_CASE("the request reaches Anthropic with x-api-key, anthropic-version and a
     CHECK(r.headers.count("authorization") == 0);  // the key goes in x-api-key only
     auto body = boost::json::parse(r.body).as_object();
     CHECK(body.at("model").as_string() == "claude-haiku-4-5");
-    CHECK(body.at("max_tokens").as_int64() == 1024);  // the request's default
+    CHECK(body.at("max_tokens").as_int64() == 4096);  // unset in the request: the tier's default_max_tokens
     CHECK(body.at("system").as_string() == "You write reports.");
     auto const& msgs = body.at("messages").as_array();
     REQUIRE(msgs.size() == 1);
     CHECK(msgs[0].at("role").as_string() == "user");
     CHECK(msgs[0].at("content").as_string() == "Summarise Q3");
-    CHECK(body.at("temperature").as_double() == Approx(0.7));
+    CHECK_FALSE(body.contains("temperature"));  // unset in the request: the model's default
     CHECK_FALSE(body.contains("stream"));
+}
+
+TEST_CASE("a response_format Anthropic cannot carry fails its attempt as bad_request and the next tier answers with it",
+          "[anthropic][providers]") {
+    Fixture f;
+    f.anthropic_up.otherwise(messages_path, anthropic_ok());
+    auto req = cascade::Request::chat("You write reports.", "Summarise Q3 as JSON");
+    req.response_format = R"({"type":"json_object"})";
+    auto c = cascade::test::run_simulated(f.io, f.chain.clock(), f.chain.complete(req));
+    CHECK(c.label == "deepseek");
+    CHECK(c.text == "deepseek answer");
+    REQUIRE_FALSE(c.trail.empty());
+    CHECK(c.trail[0].label.rfind("anthropic", 0) == 0);
+    CHECK(has_fault(c.trail[0], Fault::bad_request));
+    CHECK(c.trail[0].http_status == 0);
+    CHECK(c.trail[0].detail.find("response_format") != std::string::npos);
+    CHECK(f.anthropic_up.requests().empty());  // refused before the wire, not dropped on it
+    auto seen = f.deepseek_up.requests();
+    REQUIRE(seen.size() == 1);
+    CHECK(boost::json::parse(seen[0].body).at("response_format").at("type").as_string() == "json_object");
 }
 
 TEST_CASE("a 429 rate_limit_error with retry-after on key 1: key 2 answers, key 1 rests as long as it said",

@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -49,6 +50,63 @@ TEST_CASE("the cache key changes with language, messages and sampling, not with 
     auto d = cascade::Request::chat("ab", "c");
     auto e = cascade::Request::chat("a", "bc");
     CHECK(cascade::cache_key(d) != cascade::cache_key(e));
+}
+
+TEST_CASE("an unset field writes no line, so a request that sets none keys on its messages and tags alone", "[cache][key]") {
+    auto req = cascade::Request::chat("sys", "hello");
+    req.tags = {"lang=de"};
+    CHECK(cascade::cache_key_material(req) == "cascade-cache-v2\nsystem:3:sys\nuser:5:hello\ntag:7:lang=de\n");
+    // v2's defaults, set: the key v2 gave such a request (it always wrote them), so existing entries stay valid.
+    auto old_defaults = req;
+    old_defaults.max_tokens = 1024;
+    old_defaults.temperature = 0.7;
+    CHECK(cascade::cache_key_material(old_defaults) ==
+          "cascade-cache-v2\nsystem:3:sys\nuser:5:hello\nmax_tokens=1024\ntemperature=0.700\ntag:7:lang=de\n");
+    CHECK(cascade::cache_key(req) != cascade::cache_key(old_defaults));
+    // max_tokens 0 or less is not sent, so it is keyed as unset.
+    auto zero = req;
+    zero.max_tokens = 0;
+    CHECK(cascade::cache_key(zero) == cascade::cache_key(req));
+}
+
+TEST_CASE("the cache key changes with seed, stop, model, top_p, response_format and extra", "[cache][key]") {
+    auto base = cascade::Request::chat("sys", "hello");
+    base.temperature = 0.2;
+    auto same = base;
+    CHECK(cascade::cache_key(same) == cascade::cache_key(base));
+    auto seed = base;
+    seed.seed = 1;
+    auto seed2 = base;
+    seed2.seed = 2;
+    auto stop = base;
+    stop.stop = {"END"};
+    auto stop2 = base;
+    stop2.stop = {"EN", "D"};
+    auto model = base;
+    model.model = "gpt-4.1";
+    auto top_p = base;
+    top_p.top_p = 0.9;
+    auto format = base;
+    format.response_format = R"({"type":"json_object"})";
+    auto extra = base;
+    extra.extra["reasoning_effort"] = "low";
+    std::vector<cascade::Request> all{base, seed, seed2, stop, stop2, model, top_p, format, extra};
+    for (std::size_t i = 0; i < all.size(); ++i)
+        for (std::size_t j = i + 1; j < all.size(); ++j) {
+            INFO(i << " vs " << j);
+            CHECK(cascade::cache_key(all[i]) != cascade::cache_key(all[j]));
+        }
+    // Identical requests share a key, and white space in response_format does not matter.
+    auto seed_again = base;
+    seed_again.seed = 1;
+    CHECK(cascade::cache_key(seed_again) == cascade::cache_key(seed));
+    auto spaced = base;
+    spaced.response_format = R"({ "type" : "json_object" })";
+    CHECK(cascade::cache_key(spaced) == cascade::cache_key(format));
+    // A stop sequence holding a newline cannot pass for a model line.
+    auto spoof = base;
+    spoof.stop = {"x\nmodel:7:gpt-4.1"};
+    CHECK(cascade::cache_key(spoof) != cascade::cache_key(model));
 }
 
 TEST_CASE("a tag holding a newline does not collide with two tags", "[cache][key][fuzz]") {

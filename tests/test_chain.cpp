@@ -126,6 +126,29 @@ TEST_CASE("when every tier of a fallible chain fails the result is a Failure wit
     CHECK_THROWS_AS(r.value(), boost::system::system_error);
 }
 
+TEST_CASE("a Failure carries the HTTP status of the last attempt, 0 when it got no response", "[chain][order][failure]") {
+    asio::io_context io;
+    ScriptedTier a("alpha"), b("beta");
+    a.otherwise(Step::http(500, R"({"error":{"message":"boom"}})"));
+    b.otherwise(Step::http(400, R"({"error":{"message":"Invalid 'messages': empty"}})"));
+    Sim2 chain(io.get_executor(), a, b);  // simulated time: a 500's retries wait for nothing
+    auto req = make_req();
+    auto r = complete(io, chain, req);
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE_FALSE(r.error().trail.empty());
+    CHECK(r.error().trail.back().label == "beta");
+    CHECK(r.error().http_status == 400);
+
+    asio::io_context io2;
+    ScriptedTier c("gamma"), d("delta");
+    c.otherwise(Step::http(500, R"({"error":{"message":"boom"}})"));
+    d.otherwise(Step::fail(Fault::network));
+    Sim2 second(io2.get_executor(), c, d);
+    auto r2 = complete(io2, second, req);
+    REQUIRE_FALSE(r2.has_value());
+    CHECK(r2.error().http_status == 0);  // the last attempt had no response, whatever came before
+}
+
 TEST_CASE("a tier that throws is a server_error and the next tier answers", "[chain][order]") {
     asio::io_context io;
     ScriptedTier a("alpha");

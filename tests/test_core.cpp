@@ -77,8 +77,25 @@ TEST_CASE("a chat request holds a system and a user message and estimates its to
     REQUIRE(r.messages.size() == 2);
     CHECK(r.prompt().size() == 400);
     CHECK(r.estimated_prompt_tokens() == (3 + 16 + 400 + 16 + 3) / 4);
+    CHECK_FALSE(r.max_tokens.has_value());  // not sent unless set
+    CHECK(r.estimated_tokens() == r.estimated_prompt_tokens() + cascade::Request::budget_max_tokens);
     r.max_tokens = 1000;
     CHECK(r.estimated_tokens() == r.estimated_prompt_tokens() + 1000);
+    r.max_tokens = 0;
+    CHECK(r.estimated_tokens() == r.estimated_prompt_tokens() + 1024);
+}
+
+TEST_CASE("a chat request sets no sampling field, model or extra, so none reaches the wire", "[request]") {
+    auto r = cascade::Request::chat("sys", "hi");
+    CHECK_FALSE(r.model);
+    CHECK_FALSE(r.temperature);
+    CHECK_FALSE(r.top_p);
+    CHECK_FALSE(r.seed);
+    CHECK(r.stop.empty());
+    CHECK_FALSE(r.response_format);
+    CHECK(r.extra.empty());
+    r.temperature = 0.2;  // assignment from a number sets it, as before
+    CHECK(r.temperature.value_or(-1) == 0.2);
 }
 
 // --- Retry -----------------------------------------------------------------------------------------

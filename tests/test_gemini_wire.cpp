@@ -32,6 +32,62 @@ TEST_CASE("a generateContent body has the system instruction, the user content a
     CHECK(o.at("generationConfig").at("temperature").as_double() == Approx(0.2));
 }
 
+TEST_CASE("generationConfig holds only what the request sets, and is left out when that is nothing", "[gemini][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    auto o = boost::json::parse(cascade::gemini::request_body(req)).as_object();
+    CHECK_FALSE(o.contains("generationConfig"));
+    req.top_p = 0.5;
+    req.seed = 42;
+    req.stop = {"END"};
+    o = boost::json::parse(cascade::gemini::request_body(req)).as_object();
+    auto const& gen = o.at("generationConfig").as_object();
+    CHECK(gen.size() == 3);
+    CHECK(gen.at("topP").as_double() == Approx(0.5));
+    CHECK(gen.at("seed").as_int64() == 42);
+    REQUIRE(gen.at("stopSequences").as_array().size() == 1);
+    CHECK(gen.at("stopSequences").as_array()[0].as_string() == "END");
+    CHECK_FALSE(gen.contains("temperature"));
+    CHECK_FALSE(gen.contains("maxOutputTokens"));
+}
+
+TEST_CASE("a json_object response format asks Gemini for JSON, a json_schema one is a request problem", "[gemini][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    CHECK(cascade::gemini::request_problem(req).empty());
+    req.response_format = R"({"type":"json_object"})";
+    CHECK(cascade::gemini::request_problem(req).empty());
+    auto o = boost::json::parse(cascade::gemini::request_body(req)).as_object();
+    CHECK(o.at("generationConfig").at("responseMimeType").as_string() == "application/json");
+    req.response_format = R"({"type":"text"})";
+    CHECK(cascade::gemini::request_problem(req).empty());
+    o = boost::json::parse(cascade::gemini::request_body(req)).as_object();
+    CHECK_FALSE(o.contains("generationConfig"));
+    req.response_format = R"({"type":"json_schema","json_schema":{"name":"a","schema":{"type":"object"}}})";
+    CHECK(cascade::gemini::request_problem(req).find("json_schema") != std::string::npos);
+    req.response_format = "not json";
+    CHECK(cascade::gemini::request_problem(req).find("not a JSON object") != std::string::npos);
+}
+
+TEST_CASE("extra fields and a model that cannot be a URL segment are request problems for Gemini", "[gemini][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    req.model = "gemini-2.5-flash-lite";
+    CHECK(cascade::gemini::request_problem(req).empty());
+    req.model = "../../v1/other?x=1";
+    CHECK(cascade::gemini::request_problem(req).find("cannot be put in a Gemini URL") != std::string::npos);
+    req.model.reset();
+    req.extra["safetySettings"] = boost::json::array{};
+    CHECK(cascade::gemini::request_problem(req).find("extra") != std::string::npos);
+}
+
+TEST_CASE("a reply and a stream carry Gemini's responseId", "[gemini][wire]") {
+    auto r = cascade::gemini::parse_reply(
+        R"({"candidates":[{"content":{"role":"model","parts":[{"text":"x"}]},"finishReason":"STOP"}],"responseId":"3C4nauW5LpSGz_IP8dLQyQM"})");
+    REQUIRE(r.has_value());
+    CHECK(r->id == "3C4nauW5LpSGz_IP8dLQyQM");
+    cascade::gemini::StreamAssembler s;
+    s.on_data(R"({"candidates":[{"content":{"role":"model","parts":[{"text":"x"}]},"finishReason":"STOP"}],"responseId":"rid-2"})", false);
+    CHECK(s.reply().id == "rid-2");
+}
+
 TEST_CASE("a Vertex success body yields text, model and usage with thinking tokens billed as output", "[gemini][wire]") {
     auto body = R"({"candidates":[{"content":{"role":"model","parts":[{"text":"**TL;DR:** In Go, strings are immutable ..."}]},"finishReason":"STOP","avgLogprobs":-0.581606979911209}],"usageMetadata":{"promptTokenCount":135,"candidatesTokenCount":282,"totalTokenCount":1308,"trafficType":"ON_DEMAND","promptTokensDetails":[{"modality":"TEXT","tokenCount":135}],"candidatesTokensDetails":[{"modality":"TEXT","tokenCount":282}],"thoughtsTokenCount":891},"modelVersion":"gemini-2.5-flash","createTime":"2026-06-08T21:06:36.761061Z","responseId":"3C4nauW5LpSGz_IP8dLQyQM"})";
     auto r = cascade::gemini::parse_reply(body);

@@ -28,6 +28,98 @@ TEST_CASE("a request body carries the model, the messages in order, max_tokens a
     CHECK_FALSE(o.contains("stream"));
 }
 
+TEST_CASE("a request that sets nothing sends only the model and the messages", "[openai][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    auto o = boost::json::parse(cascade::openai::request_body(req, "deepseek-chat")).as_object();
+    CHECK(o.size() == 2);
+    CHECK(o.contains("model"));
+    CHECK(o.contains("messages"));
+    CHECK_FALSE(o.contains("temperature"));
+    CHECK_FALSE(o.contains("max_tokens"));
+    req.max_tokens = 0;  // 0 or less: not sent, as before
+    o = boost::json::parse(cascade::openai::request_body(req, "deepseek-chat")).as_object();
+    CHECK_FALSE(o.contains("max_tokens"));
+    req.temperature = 0.0;  // set to 0 is set: sent
+    o = boost::json::parse(cascade::openai::request_body(req, "deepseek-chat")).as_object();
+    REQUIRE(o.contains("temperature"));
+    CHECK(o.at("temperature").as_double() == 0.0);
+}
+
+TEST_CASE("model, top_p, seed, stop and response_format round-trip through the body", "[openai][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    req.model = "gpt-4.1";
+    req.top_p = 0.25;
+    req.seed = 9'007'199'254'740'993;  // past a double's 53 bits: sent as an integer
+    req.stop = {"END", "\n\n"};
+    req.response_format = R"J({"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}})J";
+    auto o = boost::json::parse(cascade::openai::request_body(req, "gpt-4.1-mini")).as_object();
+    CHECK(o.at("model").as_string() == "gpt-4.1");  // the request's model, not the tier's
+    CHECK(o.at("top_p").as_double() == Approx(0.25));
+    REQUIRE(o.at("seed").is_int64());
+    CHECK(o.at("seed").as_int64() == 9'007'199'254'740'993);
+    auto const& stop = o.at("stop").as_array();
+    REQUIRE(stop.size() == 2);
+    CHECK(stop[0].as_string() == "END");
+    CHECK(stop[1].as_string() == "\n\n");
+    CHECK(o.at("response_format") == boost::json::parse(*req.response_format));
+    CHECK(cascade::openai::request_problem(req).empty());
+}
+
+TEST_CASE("a response_format that is not a JSON object is a request problem and is not sent", "[openai][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    req.response_format = "json_object";
+    CHECK(cascade::openai::request_problem(req) == "response_format is not a JSON object");
+    auto o = boost::json::parse(cascade::openai::request_body(req, "m")).as_object();
+    CHECK_FALSE(o.contains("response_format"));
+    req.response_format = "[]";
+    CHECK_FALSE(cascade::openai::request_problem(req).empty());
+}
+
+TEST_CASE("extra fields pass through verbatim and cannot override model, messages, stream or set fields", "[openai][wire]") {
+    auto req = cascade::Request::chat("", "Hi");
+    req.temperature = 0.3;
+    req.extra["reasoning_effort"] = "low";
+    req.extra["logit_bias"] = boost::json::object{{"50256", -100}};
+    req.extra["model"] = "evil-model";
+    req.extra["messages"] = boost::json::array{};
+    req.extra["stream"] = true;
+    req.extra["stream_options"] = boost::json::object{{"include_usage", false}};
+    req.extra["temperature"] = 1.9;
+    auto o = boost::json::parse(cascade::openai::request_body(req, "m")).as_object();
+    CHECK(o.at("reasoning_effort").as_string() == "low");
+    CHECK(o.at("logit_bias") == req.extra.at("logit_bias"));
+    CHECK(o.at("model").as_string() == "m");
+    CHECK(o.at("messages").as_array().size() == 1);
+    CHECK_FALSE(o.contains("stream"));
+    CHECK_FALSE(o.contains("stream_options"));
+    CHECK(o.at("temperature").as_double() == Approx(0.3));
+    auto streamed = boost::json::parse(cascade::openai::request_body(req, "m", true)).as_object();
+    CHECK(streamed.at("stream_options").at("include_usage").as_bool());
+}
+
+TEST_CASE("a reply and a stream carry the response's id, created and system_fingerprint", "[openai][wire]") {
+    auto r = cascade::openai::parse_reply(
+        R"({"id":"chatcmpl-abc","object":"chat.completion","created":1756814248,"model":"m","system_fingerprint":"fp_6507bcfb6f","choices":[{"message":{"content":"x"},"finish_reason":"stop"}]})");
+    REQUIRE(r.has_value());
+    CHECK(r->id == "chatcmpl-abc");
+    CHECK(r->created == 1756814248);
+    CHECK(r->system_fingerprint == "fp_6507bcfb6f");
+    auto none = cascade::openai::parse_reply(R"({"choices":[{"message":{"content":"x"},"finish_reason":"stop"}]})");
+    REQUIRE(none.has_value());
+    CHECK(none->id.empty());
+    CHECK(none->created == 0);
+    CHECK(none->system_fingerprint.empty());
+
+    cascade::openai::StreamAssembler s;
+    s.on_data(R"({"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1756814250,"model":"m","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{"content":"He"}}]})", false);
+    s.on_data(R"({"id":"chatcmpl-s1","object":"chat.completion.chunk","created":1756814250,"model":"m","choices":[{"index":0,"delta":{"content":"y"},"finish_reason":"stop"}]})", false);
+    s.on_data("[DONE]", false);
+    CHECK(s.reply().text == "Hey");
+    CHECK(s.reply().id == "chatcmpl-s1");
+    CHECK(s.reply().created == 1756814250);
+    CHECK(s.reply().system_fingerprint == "fp_x");
+}
+
 TEST_CASE("a Groq success body yields its text, model, finish reason and usage", "[openai][wire][groq]") {
     // G1, shortened content.
     auto body = R"({"id":"chatcmpl-9313d961-5ea4-4f2c-967f-6b6c1ff7b40a","object":"chat.completion","created":1756814248,"model":"llama-3.3-70b-versatile","choices":[{"index":0,"message":{"role":"assistant","content":"**Resumen ...**"},"logprobs":null,"finish_reason":"stop"}],"usage":{"queue_time":0.107146454,"prompt_tokens":86,"prompt_time":0.018903883,"completion_tokens":220,"completion_time":0.69108819,"total_tokens":306,"total_time":0.709992073},"usage_breakdown":null,"system_fingerprint":"fp_6507bcfb6f","x_groq":{"id":"req_01k454m1g2fst99rvda9y6109p"},"service_tier":"on_demand"})";

@@ -6,6 +6,7 @@
 
 #include "support/loopback.hpp"
 #include "support/run.hpp"
+#include <boost/json/parse.hpp>
 #include "support/wire.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -90,6 +91,30 @@ TEST_CASE("the seed's chain answers from groq1 with usage and cost from the resp
     CHECK(seen[0].key == "gsk_test_key_1");
     CHECK(seen[0].target == groq_path);
     CHECK(seen[0].body.find(R"("model":"llama-3.3-70b-versatile")") != std::string::npos);
+}
+
+TEST_CASE("the caller's model, sampling fields and extra reach the body, and the answer carries the upstream's id and created",
+          "[providers][groq][request]") {
+    Fixture f;
+    f.groq_up.otherwise(groq_path, wire::groq_ok("groq answer"));
+    auto req = cascade::Request::chat("You write reports.", "Summarise Q3");
+    req.model = "llama-3.1-8b-instant";
+    req.seed = 7;
+    req.stop = {"END"};
+    req.extra["service_tier"] = "auto";
+    auto c = cascade::test::run(f.io, f.chain.complete(req));
+    CHECK(c.label == "groq1");
+    CHECK(c.id == "chatcmpl-9313d961-5ea4-4f2c-967f-6b6c1ff7b40a");
+    CHECK(c.created == 1756814248);
+    auto seen = f.groq_up.requests();
+    REQUIRE(seen.size() == 1);
+    auto body = boost::json::parse(seen[0].body).as_object();
+    CHECK(body.at("model").as_string() == "llama-3.1-8b-instant");
+    CHECK(body.at("seed").as_int64() == 7);
+    CHECK(body.at("stop").as_array().at(0).as_string() == "END");
+    CHECK(body.at("service_tier").as_string() == "auto");
+    CHECK_FALSE(body.contains("temperature"));
+    CHECK_FALSE(body.contains("max_tokens"));
 }
 
 TEST_CASE("key 1 answering 1010: one request reaches Groq, the next tier answers, labelled so", "[providers][groq][cloudflare]") {

@@ -374,6 +374,34 @@ TEST_CASE("the Gemini API flavour sends its key in x-goog-api-key and shares the
     CHECK(up.hits_for_key("AIzaTestKey123456") == 1);
 }
 
+TEST_CASE("a model override reaches the Gemini URL, the answer carries responseId, and a json_schema is refused before the wire",
+          "[gemini][api][request]") {
+    Loopback up;
+    up.otherwise("/v1beta/models/gemini-2.5-flash-lite:generateContent", gemini_ok("from flash-lite"));
+    cascade::GeminiApiConfig cfg;
+    cfg.base_url = up.base_url("/v1beta");
+    cfg.keys.emplace_back("AIzaTestKey123456");
+    asio::io_context io;
+    cascade::Chain<cascade::GeminiApi, cascade::Template> chain(io.get_executor(), cascade::GeminiApi(cfg), cascade::Template{});
+    auto req = cascade::Request::chat("sys", "p");
+    req.model = "gemini-2.5-flash-lite";
+    auto c = cascade::test::run(io, chain.complete(req));
+    CHECK(c.label == "gemini");
+    CHECK(c.text == "from flash-lite");
+    CHECK(c.id == "3C4nauW5LpSGz_IP8dLQyQM");
+    REQUIRE(up.requests().size() == 1);
+    CHECK(up.requests()[0].target == "/v1beta/models/gemini-2.5-flash-lite:generateContent");
+
+    auto schema = req;
+    schema.response_format = R"({"type":"json_schema","json_schema":{"name":"a","schema":{"type":"object"}}})";
+    auto refused = cascade::test::run(io, chain.complete(schema));
+    CHECK(refused.origin == cascade::Origin::fallback);
+    REQUIRE_FALSE(refused.trail.empty());
+    CHECK(refused.trail[0].fault == cascade::make_error_code(Fault::bad_request));
+    CHECK(refused.trail[0].detail.find("json_schema") != std::string::npos);
+    CHECK(up.requests().size() == 1);  // nothing more reached Gemini
+}
+
 TEST_CASE("smoke test against real Vertex, only when GOOGLE_APPLICATION_CREDENTIALS is set", "[vertex][smoke][!mayfail]") {
     if (!std::getenv("GOOGLE_APPLICATION_CREDENTIALS") || std::getenv("CI")) {
         WARN("skipped: set GOOGLE_APPLICATION_CREDENTIALS, outside CI, to call the real Vertex AI");

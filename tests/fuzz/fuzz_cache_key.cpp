@@ -1,7 +1,8 @@
 // libFuzzer target: cache keys. The input describes two requests (the second often a variation of the
 // first: tags reordered, repeated, split or spliced, one field changed). Their keys are equal exactly when
-// the requests are equal after normalisation: the same messages, max_tokens, temperature rounded to 3
-// decimals (-0 is 0, NaNs are one), and the same set of tags. The normalised text also reads back, per
+// the requests are equal after normalisation: the same messages, max_tokens (unset and 0 or less alike),
+// temperature rounded to 3 decimals (-0 is 0, NaNs are one; unset apart from every number), seed, stop
+// sequences, model override, and the same set of tags. The normalised text also reads back, per
 // its documented format, to the request it was made from.
 
 #include <cascade/cache/key.hpp>
@@ -36,16 +37,23 @@ cascade::Request make_request(FuzzedDataProvider& in) {
         auto role = static_cast<cascade::Role>(in.ConsumeIntegralInRange<int>(0, 2));
         r.messages.push_back(cascade::Message{role, in.ConsumeRandomLengthString(64)});
     }
-    r.max_tokens = in.ConsumeBool() ? in.ConsumeIntegral<int>() : 1024;
-    switch (in.ConsumeIntegralInRange<int>(0, 3)) {
+    if (in.ConsumeBool()) r.max_tokens = in.ConsumeIntegral<int>();
+    switch (in.ConsumeIntegralInRange<int>(0, 4)) {
     case 0: r.temperature = 0.7; break;
     case 1: r.temperature = in.ConsumeIntegralInRange<int>(-2000, 2000) / 1000.0; break;
     case 2: r.temperature = in.ConsumeFloatingPoint<double>(); break;
+    case 3: break;  // unset
     default: {
         auto bits = in.ConsumeIntegral<std::uint64_t>();  // any double: NaNs, infinities, -0, subnormals
-        std::memcpy(&r.temperature, &bits, sizeof bits);
+        double t = 0;
+        std::memcpy(&t, &bits, sizeof bits);
+        r.temperature = t;
     }
     }
+    if (in.ConsumeBool()) r.seed = in.ConsumeIntegral<std::int64_t>();
+    auto stops = in.ConsumeIntegralInRange<int>(0, 2);
+    for (int i = 0; i < stops; ++i) r.stop.push_back(in.ConsumeRandomLengthString(16));
+    if (in.ConsumeBool()) r.model = in.ConsumeRandomLengthString(16);
     auto tags = in.ConsumeIntegralInRange<int>(0, 4);
     for (int i = 0; i < tags; ++i) r.tags.push_back(in.ConsumeRandomLengthString(32));
     return r;
@@ -57,7 +65,9 @@ cascade::Request vary(cascade::Request r, FuzzedDataProvider& in) {
     case 1:
         if (!r.tags.empty()) r.tags.push_back(r.tags.front());
         break;
-    case 2: r.temperature += in.ConsumeIntegralInRange<int>(-1, 1) * 0.0004; break;
+    case 2:
+        if (r.temperature) *r.temperature += in.ConsumeIntegralInRange<int>(-1, 1) * 0.0004;
+        break;
     case 3:
         if (!r.messages.empty()) r.messages.back().content += in.ConsumeRandomLengthString(4);
         break;
@@ -97,9 +107,14 @@ bool same_normalised(cascade::Request const& a, cascade::Request const& b) {
     if (a.messages.size() != b.messages.size()) return false;
     for (std::size_t i = 0; i < a.messages.size(); ++i)
         if (a.messages[i].role != b.messages[i].role || a.messages[i].content != b.messages[i].content) return false;
-    if (a.max_tokens != b.max_tokens) return false;
-    double ta = std::round(a.temperature * 1000.0) / 1000.0, tb = std::round(b.temperature * 1000.0) / 1000.0;
-    if (!(ta == tb || (std::isnan(ta) && std::isnan(tb)))) return false;
+    auto tokens = [](cascade::Request const& r) { return r.max_tokens && *r.max_tokens > 0 ? *r.max_tokens : 0; };
+    if (tokens(a) != tokens(b)) return false;
+    if (a.temperature.has_value() != b.temperature.has_value()) return false;
+    if (a.temperature) {
+        double ta = std::round(*a.temperature * 1000.0) / 1000.0, tb = std::round(*b.temperature * 1000.0) / 1000.0;
+        if (!(ta == tb || (std::isnan(ta) && std::isnan(tb)))) return false;
+    }
+    if (a.seed != b.seed || a.stop != b.stop || a.model != b.model) return false;
     return std::set<std::string>(a.tags.begin(), a.tags.end()) == std::set<std::string>(b.tags.begin(), b.tags.end());
 }
 
@@ -138,9 +153,15 @@ bool decodes_to(std::string_view text, cascade::Request const& r) {
         ++m;
     }
     if (m != r.messages.size()) return false;
+    bool const has_tokens = r.max_tokens && *r.max_tokens > 0;
     auto max_tokens = line("max_tokens=");
-    if (!max_tokens || *max_tokens != std::to_string(r.max_tokens)) return false;
-    if (!line("temperature=")) return false;
+    if (max_tokens.has_value() != has_tokens || (has_tokens && *max_tokens != std::to_string(*r.max_tokens))) return false;
+    if (line("temperature=").has_value() != r.temperature.has_value()) return false;
+    auto seed = line("seed=");
+    if (seed.has_value() != r.seed.has_value() || (seed && *seed != std::to_string(*r.seed))) return false;
+    for (auto const& stop : r.stop)
+        if (counted("stop") != stop) return false;
+    if (counted("model") != r.model) return false;
     std::set<std::string> tags;
     while (!text.empty()) {
         auto tag = counted("tag");

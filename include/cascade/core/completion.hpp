@@ -87,12 +87,23 @@ struct Completion {
     bool cost_known = true;
     /// For an answer from the cache: the label of what produced it (its `label` is `cache`).
     std::string cached_label;
+    /// The upstream's response id (OpenAI-compatible `id`, Anthropic's `id`, Gemini's `responseId`);
+    /// empty when it sent none (the template, a tier without one).
+    std::string id;
+    /// When the upstream created the response, unix seconds, as it said (OpenAI-compatible `created`); 0
+    /// when it did not.
+    std::int64_t created = 0;
+    /// The OpenAI-compatible `system_fingerprint`, empty when none was sent.
+    std::string system_fingerprint;
 };
 
 /// @brief Why a fallible chain produced no answer: the fault of the last decisive attempt and the trail.
 struct Failure {
     boost::system::error_code code;
     std::vector<Attempt> trail;
+    /// HTTP status of the last attempt (the trail's last entry; for a nested chain, the outer trail's),
+    /// 0 when it got no response or there was none (a chain whose deadline cut the attempt in flight).
+    int http_status = 0;
     /// One line for logs; never holds a key.
     std::string message() const {
         std::string s = code.message();

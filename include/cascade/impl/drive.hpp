@@ -50,6 +50,9 @@ typename BasicChain<Policies, Tiers...>::result_type BasicChain<Policies, Tiers.
     } else {
         Failure failure;
         failure.code = make_error_code(f);
+        // A nested chain's attempts are in the outer trail: its last one is this chain's last attempt.
+        auto const& trail = outer && outer->trail ? *outer->trail : own_trail;
+        if (!trail.empty()) failure.http_status = trail.back().http_status;
         if (!outer) failure.trail = std::move(own_trail);
         return Result(boost::system::in_place_error, std::move(failure));
     }

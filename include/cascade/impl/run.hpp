@@ -113,6 +113,8 @@ BasicChain<Policies, Tiers...>::guarded(Request const& req, Clock::time_point st
         } else {
             Failure f;
             f.code = make_error_code(Fault::deadline_exceeded);
+            // The driver's own trail went with it; a nested chain's attempts are in the outer one.
+            if (outer && outer->trail && !outer->trail->empty()) f.http_status = outer->trail->back().http_status;
             slot.emplace(boost::system::in_place_error, std::move(f));
         }
     }

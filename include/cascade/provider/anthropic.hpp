@@ -48,7 +48,7 @@ struct AnthropicConfig {
     /// USD per million input and output tokens: Claude Haiku 4.5's $1 / $5 (read 2026-12). Cache writes
     /// are billed at 1.25 times the input price, cache reads at 0.1 times (`anthropic::TokenCounts::cost`).
     Prices prices{1.0, 5.0};
-    /// `max_tokens` when the request's is 0 or less: Anthropic requires one.
+    /// `max_tokens` when the request's is unset, or 0 or less: Anthropic requires one.
     int default_max_tokens = 4096;
     /// Budgets of each quota group; Anthropic's depend on the organization's usage tier (none by default).
     KeyLimits key_limits;
@@ -146,6 +146,10 @@ public:
         if (auto tls = client->tls_setup_error())
             co_return failed_without_response(Fault::unconfigured, "extra CA for " + cfg.name + " is not usable PEM: " + tls.message());
 
+        // A field the Messages API cannot carry is said, not dropped.
+        if (auto problem = anthropic::request_problem(req); !problem.empty())
+            co_return failed_without_response(Fault::bad_request, std::move(problem));
+
         net::HttpRequest http;
         http.method = "POST";
         http.target = state->origin->base_path + cfg.path;
@@ -165,7 +169,7 @@ public:
         if (resp.status >= 200 && resp.status < 300)
             if (auto r = anthropic::parse_reply(resp.body)) parsed = std::move(*r);
         if (!parsed) co_return failed_response(resp.status, std::move(resp.headers), std::move(resp.body));
-        co_return Outcome(answer(*parsed, ctx.key, ctx.utc));
+        co_return Outcome(answer(*parsed, req, ctx.key, ctx.utc));
     }
 
 private:
@@ -200,15 +204,16 @@ private:
             co_return failed_response(res->status, std::move(res->headers), assembler.failed_data(), "stream event");
         if (!assembler.complete())
             co_return failed_without_response(boost::beast::http::error::partial_message, "stream ended before message_stop");
-        auto c = answer(assembler.reply(), ctx.key, ctx.utc);
+        auto c = answer(assembler.reply(), req, ctx.key, ctx.utc);
         if (c.usage.prompt_tokens == 0 && c.usage.completion_tokens == 0) c.usage = estimate_usage(req, c.text);
         co_return Outcome(std::move(c));
     }
 
-    Completion answer(anthropic::Reply& r, int key, std::chrono::system_clock::time_point utc) const {
+    Completion answer(anthropic::Reply& r, Request const& req, int key, std::chrono::system_clock::time_point utc) const {
         Completion c;
         c.text = std::move(r.text);
-        c.model = r.model.empty() ? state_->cfg.model : std::move(r.model);
+        c.id = std::move(r.id);
+        c.model = r.model.empty() ? req.model.value_or(state_->cfg.model) : std::move(r.model);
         c.finish_reason = std::move(r.stop_reason);
         c.usage = r.tokens.usage();
         c.cost_usd = r.tokens.cost(state_->cfg.prices, utc);

@@ -24,16 +24,28 @@
 
 namespace cascade::anthropic {
 
+/// @brief Why `req` cannot go to the Messages API, or empty when it can: it has no `response_format`, no
+/// `seed`, and no provider-specific `extra` (those are OpenAI's). The tier fails its attempt with
+/// `Fault::bad_request` and this text rather than drop the field.
+inline std::string request_problem(Request const& req) {
+    if (req.response_format) return "response_format is not supported by Anthropic's Messages API";
+    if (req.seed) return "seed is not supported by Anthropic's Messages API";
+    if (!req.extra.empty()) return "extra fields are sent only to OpenAI-compatible tiers, not to Anthropic";
+    return {};
+}
+
 /// @brief The JSON body of `POST /v1/messages`.
 ///
 /// System messages go to the top-level `system` (joined by a blank line; there is no system role in
-/// `messages`); user and assistant messages keep their order, each with its text as `content`.
-/// `max_tokens` is required by Anthropic: the request's when positive, else `default_max_tokens` (at
-/// least 1). `temperature` is clamped to Anthropic's range, 0 to 1, and left out when it is not a number.
+/// `messages`); user and assistant messages keep their order, each with its text as `content`. `model`
+/// is `req.model` when set, else `model`. `max_tokens` is required by Anthropic: the request's when set
+/// and positive, else `default_max_tokens` (at least 1). `temperature`, when set, is clamped to
+/// Anthropic's range, 0 to 1, and left out when it is not a number; `top_p` and `stop_sequences` are
+/// sent when set. Check `request_problem` first: what it names is not sent.
 inline std::string request_body(Request const& req, std::string_view model, int default_max_tokens, bool stream = false) {
     boost::json::object body;
-    body["model"] = model;
-    body["max_tokens"] = req.max_tokens > 0 ? req.max_tokens : std::max(1, default_max_tokens);
+    body["model"] = req.model ? std::string_view(*req.model) : model;
+    body["max_tokens"] = req.max_tokens && *req.max_tokens > 0 ? *req.max_tokens : std::max(1, default_max_tokens);
     std::string system;
     boost::json::array messages;
     for (auto const& m : req.messages) {
@@ -49,7 +61,13 @@ inline std::string request_body(Request const& req, std::string_view model, int 
     }
     if (!system.empty()) body["system"] = system;
     body["messages"] = std::move(messages);
-    if (!std::isnan(req.temperature)) body["temperature"] = std::clamp(req.temperature, 0.0, 1.0);
+    if (req.temperature && !std::isnan(*req.temperature)) body["temperature"] = std::clamp(*req.temperature, 0.0, 1.0);
+    if (req.top_p && !std::isnan(*req.top_p)) body["top_p"] = *req.top_p;
+    if (!req.stop.empty()) {
+        boost::json::array stop;
+        for (auto const& s : req.stop) stop.emplace_back(s);
+        body["stop_sequences"] = std::move(stop);
+    }
     if (stream) body["stream"] = true;
     return boost::json::serialize(body);
 }
@@ -89,6 +107,8 @@ struct TokenCounts {
 
 /// @brief What a successful Messages body says.
 struct Reply {
+    /// The message's `id` (`msg_...`), empty if none.
+    std::string id;
     /// The `text` content blocks, concatenated; `thinking`, `redacted_thinking` and tool blocks are not the answer.
     std::string text;
     std::string model;
@@ -145,6 +165,7 @@ inline boost::system::result<Reply, ParseError> parse_reply(std::string_view bod
         if (auto const* t = b->if_contains("text"); t && t->is_string()) r.text += t->get_string();
     }
     if (auto const* m = o.if_contains("model"); m && m->is_string()) r.model = std::string(m->get_string());
+    if (auto const* id = o.if_contains("id"); id && id->is_string()) r.id = std::string(id->get_string());
     if (auto const* s = o.if_contains("stop_reason"); s && s->is_string()) r.stop_reason = std::string(s->get_string());
     read_usage(o.if_contains("usage"), r.tokens);
     return r;
@@ -182,6 +203,7 @@ public:
             if (auto const* msg = o.if_contains("message"); msg && msg->is_object()) {
                 auto const& m = msg->get_object();
                 if (auto const* model = m.if_contains("model"); model && model->is_string()) reply_.model = std::string(model->get_string());
+                if (auto const* id = m.if_contains("id"); id && id->is_string()) reply_.id = std::string(id->get_string());
                 read_usage(m.if_contains("usage"), reply_.tokens);
             }
         } else if (t == "content_block_start") {

@@ -4,6 +4,7 @@
 
 #include <cascade/core/completion.hpp>
 #include <cascade/core/request.hpp>
+#include <cascade/provider/openai_wire.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -13,6 +14,7 @@
 #include <boost/system/result.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -20,7 +22,37 @@
 
 namespace cascade::gemini {
 
+/// @brief Why `req` cannot go to a Gemini tier, or empty when it can. Carried: `response_format` of type
+/// `text` (nothing to send) or `json_object` (`responseMimeType: application/json`); a `json_schema`
+/// (JSON Schema, where Gemini's `responseSchema` is an OpenAPI subset) or any other type is not, nor are
+/// provider-specific `extra` fields, nor a `model` override that cannot be a URL path segment. The tier
+/// fails its attempt with `Fault::bad_request` and this text rather than drop the field.
+inline std::string request_problem(Request const& req) {
+    if (req.response_format) {
+        auto rf = openai::parse_response_format(*req.response_format);
+        if (!rf) return "response_format is not a JSON object";
+        auto const* type = rf->if_contains("type");
+        std::string_view const t = type && type->is_string() ? std::string_view(type->get_string()) : std::string_view();
+        if (t != "text" && t != "json_object")
+            return "response_format of type '" + std::string(t) + "' is not supported by Gemini tiers (text and json_object are)";
+    }
+    if (!req.extra.empty()) return "extra fields are sent only to OpenAI-compatible tiers, not to Gemini";
+    if (req.model) {
+        auto const& m = *req.model;
+        bool const segment = !m.empty() && std::all_of(m.begin(), m.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '@';
+        });
+        if (!segment) return "model '" + m + "' cannot be put in a Gemini URL";
+    }
+    return {};
+}
+
 /// @brief The JSON body of `:generateContent`: system instruction, contents, generationConfig.
+///
+/// `generationConfig` holds only what the request sets: `maxOutputTokens` (when positive), `temperature`,
+/// `topP` (a NaN is not sent), `seed`, `stopSequences` (when not empty), `responseMimeType` for a
+/// `json_object` response format; it is left out when empty. Check `request_problem` first: what it
+/// names is not sent. The model is in the URL (`req.model` when set, the tier's otherwise).
 inline std::string request_body(Request const& req) {
     boost::json::object body;
     boost::json::array contents;
@@ -40,9 +72,20 @@ inline std::string request_body(Request const& req) {
     if (!system.empty()) body["systemInstruction"] = boost::json::object{{"parts", boost::json::array{boost::json::object{{"text", system}}}}};
     body["contents"] = std::move(contents);
     boost::json::object gen;
-    if (req.max_tokens > 0) gen["maxOutputTokens"] = req.max_tokens;
-    gen["temperature"] = req.temperature;
-    body["generationConfig"] = std::move(gen);
+    if (req.max_tokens && *req.max_tokens > 0) gen["maxOutputTokens"] = *req.max_tokens;
+    if (req.temperature && !std::isnan(*req.temperature)) gen["temperature"] = *req.temperature;
+    if (req.top_p && !std::isnan(*req.top_p)) gen["topP"] = *req.top_p;
+    if (req.seed) gen["seed"] = *req.seed;
+    if (!req.stop.empty()) {
+        boost::json::array stop;
+        for (auto const& s : req.stop) stop.emplace_back(s);
+        gen["stopSequences"] = std::move(stop);
+    }
+    if (req.response_format)
+        if (auto rf = openai::parse_response_format(*req.response_format))
+            if (auto const* t = rf->if_contains("type"); t && t->is_string() && t->get_string() == "json_object")
+                gen["responseMimeType"] = "application/json";
+    if (!gen.empty()) body["generationConfig"] = std::move(gen);
     return boost::json::serialize(body);
 }
 
@@ -50,6 +93,8 @@ inline std::string request_body(Request const& req) {
 struct Reply {
     std::string text;
     std::string model;
+    /// `responseId`, empty if none.
+    std::string id;
     /// `STOP`, `MAX_TOKENS`, `SAFETY`, `RECITATION`, `PROHIBITED_CONTENT`, ... or the prompt's block
     /// reason (`promptFeedback.blockReason`) when there is no candidate.
     std::string finish_reason;
@@ -137,6 +182,7 @@ inline boost::system::result<Reply, ParseError> parse_reply(std::string_view bod
     if (o.contains("error")) return ParseError::error_object;
     Reply r;
     if (auto const* m = o.if_contains("modelVersion"); m && m->is_string()) r.model = std::string(m->get_string());
+    if (auto const* id = o.if_contains("responseId"); id && id->is_string()) r.id = std::string(id->get_string());
     if (auto const* um = o.if_contains("usageMetadata"); um && um->is_object()) {
         auto const& u = um->get_object();
         r.usage.prompt_tokens = count_of(u, "promptTokenCount");
@@ -183,6 +229,7 @@ public:
             return false;
         }
         if (auto const* m = o.if_contains("modelVersion"); m && m->is_string()) reply_.model = std::string_view(m->get_string());
+        if (auto const* id = o.if_contains("responseId"); id && id->is_string()) reply_.id = std::string_view(id->get_string());
         if (auto const* um = o.if_contains("usageMetadata"); um && um->is_object()) {
             auto const& u = um->get_object();
             read_count(u, "promptTokenCount", reply_.usage.prompt_tokens);

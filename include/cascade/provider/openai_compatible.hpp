@@ -121,6 +121,10 @@ public:
         if (auto tls = client->tls_setup_error())
             co_return failed_without_response(Fault::unconfigured, "extra CA for " + state->cfg.name + " is not usable PEM: " + tls.message());
 
+        // A field this tier cannot carry is said, not dropped.
+        if (auto problem = openai::request_problem(req); !problem.empty())
+            co_return failed_without_response(Fault::bad_request, std::move(problem));
+
         net::HttpRequest http;
         http.method = "POST";
         http.target = state->origin->base_path + state->cfg.path;
@@ -146,8 +150,11 @@ public:
         if (!parsed) co_return failed_response(resp.status, std::move(resp.headers), std::move(resp.body));
         Completion c;
         c.text = std::move(parsed->text);
-        c.model = parsed->model.empty() ? state->cfg.model : std::move(parsed->model);
+        c.model = parsed->model.empty() ? req.model.value_or(state->cfg.model) : std::move(parsed->model);
         c.finish_reason = std::move(parsed->finish_reason);
+        c.id = std::move(parsed->id);
+        c.created = parsed->created;
+        c.system_fingerprint = std::move(parsed->system_fingerprint);
         c.usage = parsed->usage;
         c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);
         c.cost_known = state->cfg.prices.known();
@@ -190,8 +197,11 @@ private:
         auto& r = assembler.reply();
         Completion c;
         c.text = std::move(r.text);
-        c.model = r.model.empty() ? state->cfg.model : std::move(r.model);
+        c.model = r.model.empty() ? req.model.value_or(state->cfg.model) : std::move(r.model);
         c.finish_reason = std::move(r.finish_reason);
+        c.id = std::move(r.id);
+        c.created = r.created;
+        c.system_fingerprint = std::move(r.system_fingerprint);
         c.usage = r.usage;
         if (c.usage.prompt_tokens == 0 && c.usage.completion_tokens == 0) c.usage = estimate_usage(req, c.text);
         c.cost_usd = state->cfg.prices.cost(c.usage, ctx.utc);

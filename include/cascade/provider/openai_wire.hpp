@@ -7,14 +7,17 @@
 #include <cascade/core/prices.hpp>
 #include <cascade/core/request.hpp>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,10 +34,35 @@ inline std::string_view role_name(Role r) noexcept {
     return "user";
 }
 
+/// @brief A `Request::response_format` as a JSON object, or nothing when it is not one.
+inline std::optional<boost::json::object> parse_response_format(std::string_view raw) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(raw, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    return std::move(v.get_object());
+}
+
+/// @brief Why `req` cannot go to an OpenAI-compatible tier (a `response_format` that is not a JSON object),
+/// or empty when it can. The tier fails its attempt with `Fault::bad_request` and this text.
+inline std::string request_problem(Request const& req) {
+    if (req.response_format && !parse_response_format(*req.response_format)) return "response_format is not a JSON object";
+    return {};
+}
+
+/// @brief Fields `Request::extra` cannot set: the tier owns them.
+inline bool is_reserved(std::string_view field) noexcept {
+    return field == "model" || field == "messages" || field == "stream" || field == "stream_options";
+}
+
 /// @brief The JSON body of `POST /chat/completions`.
+///
+/// `model` is `req.model` when set, else `model`. Only what the request sets is sent: `max_tokens` (when
+/// positive), `temperature`, `top_p` (a NaN is not sent), `seed`, `stop` (an array, when not empty),
+/// `response_format` (as given; check `request_problem` first). Then each field of `req.extra` that
+/// the body does not already have, except `model`, `messages`, `stream` and `stream_options`.
 inline std::string request_body(Request const& req, std::string_view model, bool stream = false, bool stream_usage = true) {
     boost::json::object body;
-    body["model"] = model;
+    body["model"] = req.model ? std::string_view(*req.model) : model;
     boost::json::array messages;
     for (auto const& m : req.messages) {
         boost::json::object msg;
@@ -43,12 +71,23 @@ inline std::string request_body(Request const& req, std::string_view model, bool
         messages.push_back(std::move(msg));
     }
     body["messages"] = std::move(messages);
-    if (req.max_tokens > 0) body["max_tokens"] = req.max_tokens;
-    body["temperature"] = req.temperature;
+    if (req.max_tokens && *req.max_tokens > 0) body["max_tokens"] = *req.max_tokens;
+    if (req.temperature && !std::isnan(*req.temperature)) body["temperature"] = *req.temperature;
+    if (req.top_p && !std::isnan(*req.top_p)) body["top_p"] = *req.top_p;
+    if (req.seed) body["seed"] = *req.seed;
+    if (!req.stop.empty()) {
+        boost::json::array stop;
+        for (auto const& s : req.stop) stop.emplace_back(s);
+        body["stop"] = std::move(stop);
+    }
+    if (req.response_format)
+        if (auto rf = parse_response_format(*req.response_format)) body["response_format"] = std::move(*rf);
     if (stream) {
         body["stream"] = true;
         if (stream_usage) body["stream_options"] = boost::json::object{{"include_usage", true}};
     }
+    for (auto const& field : req.extra)
+        if (!is_reserved(field.key()) && !body.contains(field.key())) body[field.key()] = field.value();
     return boost::json::serialize(body);
 }
 
@@ -58,7 +97,24 @@ struct ChatReply {
     std::string model;
     std::string finish_reason;
     Usage usage;
+    /// The response's `id` (`chatcmpl-...`), empty if none.
+    std::string id;
+    /// The response's `created`, unix seconds; 0 if none.
+    std::int64_t created = 0;
+    /// The response's `system_fingerprint`, empty if none.
+    std::string system_fingerprint;
 };
+
+/// @brief Reads `id`, `created` and `system_fingerprint` where `o` has them; the others keep their value.
+inline void read_identity(boost::json::object const& o, ChatReply& r) {
+    if (auto const* id = o.if_contains("id"); id && id->is_string()) r.id = std::string(id->get_string());
+    if (auto const* c = o.if_contains("created")) {
+        if (c->is_int64()) r.created = c->as_int64();
+        else if (c->is_uint64() && c->as_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+            r.created = static_cast<std::int64_t>(c->as_uint64());
+    }
+    if (auto const* f = o.if_contains("system_fingerprint"); f && f->is_string()) r.system_fingerprint = std::string(f->get_string());
+}
 
 /// @brief Why a 2xx body is not a usable reply.
 enum class ParseError {
@@ -119,6 +175,7 @@ inline boost::system::result<ChatReply, ParseError> parse_reply(std::string_view
     }
     if (auto const* fr = choice->if_contains("finish_reason"); fr && fr->is_string()) r.finish_reason = std::string(fr->get_string());
     if (auto const* m = o.if_contains("model"); m && m->is_string()) r.model = std::string(m->get_string());
+    read_identity(o, r);
     r.usage = parse_usage(o);
     return r;
 }
@@ -151,6 +208,7 @@ public:
             return false;
         }
         if (auto const* m = o.if_contains("model"); m && m->is_string()) reply_.model = std::string(m->get_string());
+        read_identity(o, reply_);
         if (auto const* choices = o.if_contains("choices"); choices && choices->is_array() && !choices->get_array().empty()) {
             if (auto const* choice = choices->get_array()[0].if_object()) {
                 if (auto const* delta = choice->if_contains("delta"); delta && delta->is_object())

@@ -175,6 +175,7 @@ inline Outcome gemini_outcome(net::HttpResponse& resp, std::string label, std::s
     Completion c;
     c.text = std::move(parsed->text);
     c.model = parsed->model.empty() ? model : std::move(parsed->model);
+    c.id = std::move(parsed->id);
     c.finish_reason = std::move(parsed->finish_reason);
     c.usage = parsed->usage;
     c.cost_usd = prices.cost(c.usage, utc);
@@ -215,6 +216,7 @@ inline boost::asio::awaitable<Outcome> gemini_streamed(std::shared_ptr<net::Http
     Completion c;
     c.text = std::move(r.text);
     c.model = r.model.empty() ? std::move(model) : std::move(r.model);
+    c.id = std::move(r.id);
     c.finish_reason = std::move(r.finish_reason);
     c.usage = r.usage;
     if (c.usage.prompt_tokens == 0 && c.usage.completion_tokens == 0) c.usage = estimate_usage(req, c.text);
@@ -291,7 +293,11 @@ public:
         auto const& cfg = st->cfg;
         if (ctx.key < 0 || static_cast<std::size_t>(ctx.key) >= cfg.regions.size())
             co_return failed_without_response(Fault::unconfigured, "no region");
+        // A field Gemini cannot carry is said, not dropped.
+        if (auto problem = gemini::request_problem(req); !problem.empty())
+            co_return failed_without_response(Fault::bad_request, std::move(problem));
         auto const& region = cfg.regions[static_cast<std::size_t>(ctx.key)];
+        std::string const model = req.model.value_or(cfg.model);
         auto token = co_await st->tokens.token(ctx);
         if (!token) co_return Outcome(boost::system::in_place_error, std::move(token.error()));
 
@@ -301,21 +307,21 @@ public:
         if (!origin) co_return failed_without_response(Fault::unconfigured, "endpoint: " + origin.error().message);
         net::HttpRequest http;
         http.target = origin->base_path + "/v1/projects/" + cfg.project + "/locations/" + region + "/publishers/google/models/" +
-                      cfg.model + (ctx.sink ? ":streamGenerateContent?alt=sse" : ":generateContent");
+                      model + (ctx.sink ? ":streamGenerateContent?alt=sse" : ":generateContent");
         http.headers.add("authorization", "Bearer " + *token);
         http.headers.add("content-type", "application/json");
         http.body = gemini::request_body(req);
         auto client = st->client_for(co_await boost::asio::this_coro::executor);
         if (ctx.sink) {
             // A chain's stream: the answer as it arrives. A 401 still drops the cached token.
-            auto out = co_await detail::gemini_streamed(client, *origin, std::move(http), req, ctx, label(ctx.key), cfg.model, cfg.prices);
+            auto out = co_await detail::gemini_streamed(client, *origin, std::move(http), req, ctx, label(ctx.key), model, cfg.prices);
             if (!out && out.error().status == 401) st->tokens.invalidate();
             co_return out;
         }
         auto res = co_await client->request(*origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
         if (res->status == 401) st->tokens.invalidate();
-        co_return detail::gemini_outcome(*res, label(ctx.key), cfg.model, cfg.prices, ctx.utc);
+        co_return detail::gemini_outcome(*res, label(ctx.key), model, cfg.prices, ctx.utc);
     }
 
     /// @brief A region that is down or slow is a region to rest, not a reason to leave Vertex: the next
@@ -396,8 +402,11 @@ public:
     boost::asio::awaitable<Outcome> attempt(Request const& req, Context& ctx) {
         auto st = state_;
         if (!st->origin) co_return failed_without_response(Fault::unconfigured, "bad base URL for " + st->cfg.name + ": " + st->error);
+        if (auto problem = gemini::request_problem(req); !problem.empty())
+            co_return failed_without_response(Fault::bad_request, std::move(problem));
+        std::string const model = req.model.value_or(st->cfg.model);
         net::HttpRequest http;
-        http.target = st->origin->base_path + "/models/" + st->cfg.model + (ctx.sink ? ":streamGenerateContent?alt=sse" : ":generateContent");
+        http.target = st->origin->base_path + "/models/" + model + (ctx.sink ? ":streamGenerateContent?alt=sse" : ":generateContent");
         http.headers.add("content-type", "application/json");
         if (ctx.key >= 0 && static_cast<std::size_t>(ctx.key) < st->cfg.keys.size())
             http.headers.add("x-goog-api-key", std::string(st->cfg.keys[static_cast<std::size_t>(ctx.key)].reveal()));
@@ -410,13 +419,13 @@ public:
             client = st->client;
         }
         if (ctx.sink) {
-            auto out = co_await detail::gemini_streamed(client, *st->origin, std::move(http), req, ctx, label(ctx.key), st->cfg.model,
+            auto out = co_await detail::gemini_streamed(client, *st->origin, std::move(http), req, ctx, label(ctx.key), model,
                                                         st->cfg.prices);
             co_return out;
         }
         auto res = co_await client->request(*st->origin, std::move(http), ctx.deadline);
         if (!res) co_return failed_without_response(res.error());
-        co_return detail::gemini_outcome(*res, label(ctx.key), st->cfg.model, st->cfg.prices, ctx.utc);
+        co_return detail::gemini_outcome(*res, label(ctx.key), model, st->cfg.prices, ctx.utc);
     }
 
 private:
