@@ -73,7 +73,7 @@ inline Outcome stream_failure(StreamSink const* sink, bool stopped_by_sink, boos
 /// request's estimate in, about four characters a token out; marked `estimated`.
 inline Usage estimate_usage(Request const& req, std::string_view text) {
     Usage u;
-    u.prompt_tokens = static_cast<std::uint32_t>(std::min<std::size_t>(req.estimated_tokens(), 0xffffffffu));
+    u.prompt_tokens = static_cast<std::uint32_t>(std::min<std::size_t>(req.estimated_prompt_tokens(), 0xffffffffu));
     u.completion_tokens = static_cast<std::uint32_t>(std::min<std::size_t>((text.size() + 3) / 4, 0xffffffffu));
     u.estimated = true;
     return u;
