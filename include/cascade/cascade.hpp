@@ -36,6 +36,7 @@
 #include <cascade/provider/template.hpp>
 #include <cascade/provider/vertex.hpp>
 #include <cascade/server/openai_sse.hpp>
+#include <cascade/server/prometheus.hpp>
 #include <cascade/security/hmac.hpp>
 #include <cascade/security/html.hpp>
 #include <cascade/security/redact.hpp>

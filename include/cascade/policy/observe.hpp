@@ -70,6 +70,33 @@ struct NoObserve {
     void on_attempt(AttemptEvent const&) noexcept {}
 };
 
+/// @brief Fans every event out to two observers, e.g. `Both<Stats, server::PrometheusObserver>`: the
+/// table for logs and the metrics for a scraper. `on_stream` reaches each that has it.
+/// @code
+/// using Observed = cascade::DefaultPolicies::with_observe<cascade::Both<cascade::Stats, cascade::server::PrometheusObserver>>;
+/// std::cout << chain.observer().first().table();
+/// @endcode
+template <ObservePolicy A, ObservePolicy B>
+class Both {
+public:
+    void on_attempt(AttemptEvent const& e) {
+        a_.on_attempt(e);
+        b_.on_attempt(e);
+    }
+    void on_stream(StreamEvent const& e) {
+        if constexpr (requires { a_.on_stream(e); }) a_.on_stream(e);
+        if constexpr (requires { b_.on_stream(e); }) b_.on_stream(e);
+    }
+    A& first() noexcept { return a_; }
+    A const& first() const noexcept { return a_; }
+    B& second() noexcept { return b_; }
+    B const& second() const noexcept { return b_; }
+
+private:
+    A a_;
+    B b_;
+};
+
 /// @brief Counters of one tier.
 struct TierStats {
     std::string name;
