@@ -380,6 +380,19 @@ TEST_CASE("64 requests in flight, five rounds: the default pool keeps every conn
     CHECK(client.connections_opened() <= 64);
 }
 
+TEST_CASE("a client made on a caller's strand runs on the executor under it", "[net][executor]") {
+    asio::io_context io;
+    auto strand = asio::make_strand(io.get_executor());
+    HttpClient on_strand(strand, cascade::net::ClientConfig{});
+    CHECK(on_strand.get_executor().target<asio::strand<asio::io_context::executor_type>>() == nullptr);
+    CHECK(on_strand.get_executor() == asio::any_io_executor(io.get_executor()));
+    asio::any_io_executor erased = asio::make_strand(asio::any_io_executor(io.get_executor()));
+    HttpClient on_erased(erased, cascade::net::ClientConfig{});
+    CHECK(on_erased.get_executor().target<asio::strand<asio::any_io_executor>>() == nullptr);
+    HttpClient plain(io.get_executor(), cascade::net::ClientConfig{});
+    CHECK(plain.get_executor() == asio::any_io_executor(io.get_executor()));
+}
+
 TEST_CASE("many concurrent requests from two threads all complete", "[net][concurrency]") {
     Loopback up;
     up.otherwise("/", std::move(ok()).after(2ms));

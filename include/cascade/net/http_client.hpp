@@ -17,6 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -112,10 +113,14 @@ struct NoReadDeadline {
 /// only while younger than `max_idle_time` and still open (checked without blocking before the request is
 /// written); a reused connection that fails before any byte of the answer is replaced by a new connection,
 /// never by another pooled one.
+///
+/// The client runs on the executor it is given, never on a strand of it: a strand (a server's usual
+/// one-strand-per-connection design, or the chain's caller on one) is replaced by the executor under it,
+/// so the upstream sockets of every caller do not all wait on the first caller's strand.
 class HttpClient {
 public:
     HttpClient(boost::asio::any_io_executor ex, ClientConfig cfg)
-        : ex_(std::move(ex)), cfg_(std::move(cfg)), ssl_(boost::asio::ssl::context::tls_client) {
+        : ex_(beneath_strand(std::move(ex))), cfg_(std::move(cfg)), ssl_(boost::asio::ssl::context::tls_client) {
         // A malformed extra CA is a configuration error, said at once; the system store (a hundred
         // certificates to decode) is loaded on the first TLS connection only.
         if (!cfg_.extra_ca_pem.empty())
@@ -123,6 +128,24 @@ public:
         ssl_.set_verify_mode(cfg_.verify_peer ? boost::asio::ssl::verify_peer : boost::asio::ssl::verify_none);
     }
     HttpClient(HttpClient const&) = delete;
+
+    /// @brief The executor the client's connections make their strands from (never a strand).
+    boost::asio::any_io_executor const& get_executor() const noexcept { return ex_; }
+
+    /// @brief `ex` without its strands: the executor a `strand<...>` wraps, for the strand types Asio
+    /// makes (of an `any_io_executor` or of an `io_context`'s executor); any other executor as it is.
+    static boost::asio::any_io_executor beneath_strand(boost::asio::any_io_executor ex) {
+        using io_ex = boost::asio::io_context::executor_type;
+        for (int depth = 0; depth < 4; ++depth) {
+            if (auto const* s = ex.target<boost::asio::strand<boost::asio::any_io_executor>>())
+                ex = s->get_inner_executor();
+            else if (auto const* t = ex.target<boost::asio::strand<io_ex>>())
+                ex = t->get_inner_executor();
+            else
+                break;
+        }
+        return ex;
+    }
     HttpClient& operator=(HttpClient const&) = delete;
 
     ClientConfig const& config() const noexcept { return cfg_; }
