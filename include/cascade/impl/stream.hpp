@@ -191,7 +191,10 @@ void BasicChain<Policies, Tiers...>::report_stream(detail::StreamState const& st
                 for (std::size_t i = 0; i < tier_count; ++i)
                     if (names_[i] == res.completion.label) e.tier = i;
         }
-        e.tier_name = e.tier < tier_count ? std::string_view(names_[e.tier]) : std::string_view("cache");
+        // Past the tiers: the cache's row, or (nothing delivered) no tier at all.
+        e.tier_name = e.tier < tier_count                           ? std::string_view(names_[e.tier])
+                      : res.completion.origin == Origin::cache ? std::string_view("cache")
+                                                                    : std::string_view("none");
         shared_->observe.on_stream(e);
     }
 }
