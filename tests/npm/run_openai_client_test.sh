@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The official openai npm client streams from examples/stream_server.cpp, which streams from a fake
-# upstream on 127.0.0.1 (upstream.mjs). Registered with CTest by examples/CMakeLists.txt.
+# The official openai npm client against examples/server (example_server), which calls a fake upstream on
+# 127.0.0.1 (upstream.mjs): stream_check.mjs (streaming), then server_check.mjs (the whole API: models,
+# chains, forwarded fields, errors, metrics). Registered with CTest by examples/CMakeLists.txt.
 #
-#   run_openai_client_test.sh <example_stream_server> <this folder> <work folder>
+#   run_openai_client_test.sh <example_server> <this folder> <work folder>
 #
 # Exit 77 (CTest's SKIP_RETURN_CODE) when node or npm is missing or the client cannot be installed (no
 # network); nothing but npm's registry is reached, and only for the install.
@@ -66,7 +67,11 @@ if ! up_port=$(port_of upstream.out $!); then
   exit 1
 fi
 
-"$server_bin" 0 "http://127.0.0.1:$up_port/v1" >server.out 2>server.err &
+# Keyless (no key of the caller's environment is picked up), and a model per chain the checks can tell apart.
+for v in $(compgen -e | grep -E '^CASCADE_EXAMPLE_(API_KEY|HOST)'); do unset "$v"; done
+CASCADE_EXAMPLE_UPSTREAM="http://127.0.0.1:$up_port/v1" \
+  CASCADE_EXAMPLE_MODEL=upstream-default-model CASCADE_EXAMPLE_CHEAP_MODEL=upstream-cheap-model \
+  "$server_bin" 0 >server.out 2>server.err &
 pids+=($!)
 if ! port=$(port_of server.out $!); then
   echo "the example server did not start:"; cat server.out server.err
@@ -74,8 +79,9 @@ if ! port=$(port_of server.out $!); then
 fi
 echo "upstream on $up_port, example server on $port"
 
-node stream_check.mjs "http://127.0.0.1:$port/v1" "$text"
-rc=$?
+rc=0
+node stream_check.mjs "http://127.0.0.1:$port/v1" "$text" || rc=1
+node server_check.mjs "http://127.0.0.1:$port/v1" "$text" upstream-default-model upstream-cheap-model || rc=1
 if [ $rc -ne 0 ]; then
   echo "--- example server stderr"; cat server.err
   echo "--- upstream stderr"; cat upstream.err

@@ -1,4 +1,4 @@
-// The official openai client (the version pinned in package.json) against examples/stream_server.cpp,
+// The official openai client (the version pinned in package.json) against examples/server,
 // which sits in front of upstream.mjs. Exits 0 only if every check passes.
 //
 //   node stream_check.mjs <baseURL, e.g. http://127.0.0.1:8080/v1> <the text the upstream streams>

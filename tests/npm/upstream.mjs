@@ -1,9 +1,12 @@
-// A fake OpenAI-compatible upstream on 127.0.0.1 for stream_check.mjs: it stands where a real provider
-// would, behind examples/stream_server.cpp, so that no real provider is ever called.
+// A fake OpenAI-compatible upstream on 127.0.0.1 for stream_check.mjs and server_check.mjs: it stands where
+// a real provider would, behind examples/server, so that no real provider is ever called.
 //
 //   node upstream.mjs <text>      prints "listening on <port>", then serves POST /v1/chat/completions
 //
 // What it answers depends on the last user message:
+//   contains "echo"    the request body it received, as JSON, for its text (streamed or whole): a client
+//                      can check what the server forwarded (model, response_format, sampling, extra fields)
+//   contains "refuse"  a 400 error (the server's chain then answers from its template)
 //   contains "cut"     two deltas ("Partial ", "answer"), then the connection is destroyed mid-stream
 //   contains "nodone"  the same two deltas, then a clean end with no finish_reason and no [DONE]
 //   anything else      <text> in several deltas, with a 700 ms pause after the first (so a client can
@@ -50,6 +53,7 @@ function lastUser(messages) {
 async function stream(req, res, body) {
   const model = body.model ?? 'm';
   const prompt = lastUser(body.messages ?? []);
+  const answer = prompt.includes('echo') ? JSON.stringify(body) : text;
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   res.write(chunk(model, { role: 'assistant', content: '' }));
   if (prompt.includes('cut') || prompt.includes('nodone')) {
@@ -62,10 +66,10 @@ async function stream(req, res, body) {
     else res.end();
     return;
   }
-  const parts = deltas(text);
+  const parts = deltas(answer);
   for (let i = 0; i < parts.length; ++i) {
     res.write(chunk(model, { content: parts[i] }));
-    await sleep(i === 0 ? 700 : 20);
+    await sleep(i === 0 && answer === text ? 700 : 20);
   }
   res.write(chunk(model, {}, 'stop'));
   if (body.stream_options?.include_usage)
@@ -77,10 +81,12 @@ async function stream(req, res, body) {
 }
 
 function whole(res, body) {
+  const answer = lastUser(body.messages ?? []).includes('echo') ? JSON.stringify(body) : text;
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({
-    id: 'chatcmpl-upstream', object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: body.model ?? 'm',
-    choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+    id: 'chatcmpl-upstream', object: 'chat.completion', created: 1700000000, model: body.model ?? 'm',
+    system_fingerprint: 'fp_upstream',
+    choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop' }],
     usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 },
   }));
 }
@@ -104,6 +110,7 @@ const server = http.createServer((req, res) => {
       return refuse(res, 400, 'the body is not JSON');
     }
     console.error(`upstream: stream=${body.stream === true} prompt=${JSON.stringify(lastUser(body.messages ?? []))}`);
+    if (lastUser(body.messages ?? []).includes('refuse')) return refuse(res, 400, 'this upstream refuses the request');
     if (body.stream === true) stream(req, res, body).catch((e) => console.error(`upstream: ${e}`));
     else whole(res, body);
   });

@@ -1,0 +1,70 @@
+#pragma once
+// The server's configuration: where it listens and the upstream its chains call, from argv and the
+// environment. Keys are optional: with none the upstream tier is keyless (a local Ollama or vLLM), and a
+// key is never printed (cascade::Secret prints as ***).
+
+#include <cascade/provider/keys.hpp>
+#include <cascade/provider/openai_compatible.hpp>
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace app {
+
+struct Config {
+    /// Where to listen: `CASCADE_EXAMPLE_HOST`, default 127.0.0.1 (a gateway in front of it does TLS and auth).
+    std::string host = "127.0.0.1";
+    /// argv[1]; 0 picks a free port (the server prints "listening on <port>").
+    unsigned short port = 8080;
+    /// argv[2], else `CASCADE_EXAMPLE_UPSTREAM`: an OpenAI-compatible base URL.
+    std::string upstream = "http://127.0.0.1:11434/v1";
+    /// `CASCADE_EXAMPLE_MODEL`: the model of "cascade-default"'s upstream tier.
+    std::string model = "llama3.2";
+    /// `CASCADE_EXAMPLE_CHEAP_MODEL`, default `model`: the model of "cascade-cheap"'s upstream tier.
+    std::string cheap_model;
+    /// `CASCADE_EXAMPLE_API_KEY`, `..._API_KEY_1..N` or `..._API_KEYS` (comma list); none: keyless.
+    std::vector<cascade::Secret> keys;
+    /// Requests with a larger body are refused with 413.
+    std::size_t body_limit = 1 << 20;
+};
+
+inline char const* env(char const* name) {
+    char const* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+}
+
+/// The configuration, or nullopt when argv is not usable (the caller prints the usage).
+inline std::optional<Config> config_from(int argc, char** argv) {
+    Config c;
+    if (argc > 1) {
+        char* end = nullptr;
+        long p = std::strtol(argv[1], &end, 10);
+        if (end == argv[1] || *end != '\0' || p < 0 || p > 65535) return std::nullopt;
+        c.port = static_cast<unsigned short>(p);
+    }
+    if (char const* h = env("CASCADE_EXAMPLE_HOST")) c.host = h;
+    if (argc > 2) c.upstream = argv[2];
+    else if (char const* u = env("CASCADE_EXAMPLE_UPSTREAM")) c.upstream = u;
+    if (char const* m = env("CASCADE_EXAMPLE_MODEL")) c.model = m;
+    c.cheap_model = c.model;
+    if (char const* m = env("CASCADE_EXAMPLE_CHEAP_MODEL")) c.cheap_model = m;
+    c.keys = cascade::keys_from_env("CASCADE_EXAMPLE_API_KEY");
+    return c;
+}
+
+/// The upstream tier named `name` asking for `model`; keyless when the configuration holds no key.
+inline cascade::ProviderConfig upstream_tier(Config const& c, std::string name, std::string model) {
+    cascade::ProviderConfig p;
+    p.name = std::move(name);
+    p.base_url = c.upstream;
+    p.model = std::move(model);
+    p.keys = c.keys;
+    p.key_required = !c.keys.empty();
+    p.number_labels = c.keys.size() > 1;  // a pool: labels upstream1..N, so the label says which key answered
+    return p;
+}
+
+} // namespace app

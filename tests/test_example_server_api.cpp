@@ -1,0 +1,150 @@
+// examples/server/openai_api.hpp: the OpenAI wire format of the example server, without sockets. A body
+// becomes the Request the chain gets (every field, unknown ones in `extra`) or the 400 naming the field;
+// a Completion becomes the response JSON; a Failure the 502/503 the SDKs raise.
+
+#include "openai_api.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace json = boost::json;
+
+namespace {
+
+app::ChatCall call_of(std::string_view body) {
+    auto parsed = app::parse_chat(body);
+    if (auto const* e = std::get_if<app::ApiError>(&parsed)) FAIL("refused: " << e->message);
+    return std::get<app::ChatCall>(std::move(parsed));
+}
+
+app::ApiError error_of(std::string_view body) {
+    auto parsed = app::parse_chat(body);
+    REQUIRE(std::holds_alternative<app::ApiError>(parsed));
+    return std::get<app::ApiError>(std::move(parsed));
+}
+
+} // namespace
+
+TEST_CASE("every field of the request surface is read from the body", "[example-server][parse]") {
+    auto const call = call_of(R"J({"model":"my-model","stream":true,"stream_options":{"include_usage":true},
+        "messages":[{"role":"developer","content":"Be terse."},{"role":"user","content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"}]},
+                    {"role":"assistant","content":null}],
+        "max_completion_tokens":64,"max_tokens":9,"temperature":0.5,"top_p":0.9,"seed":7,"stop":["END","STOP"],
+        "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}},
+        "user":"u-1","reasoning_effort":"low"})J");
+    CHECK(call.model == "my-model");
+    CHECK(call.stream);
+    CHECK(call.include_usage);
+    REQUIRE(call.req.messages.size() == 3);
+    CHECK(call.req.messages[0].role == cascade::Role::system);
+    CHECK(call.req.messages[1].content == "Hi there");
+    CHECK(call.req.messages[2].content.empty());
+    CHECK(call.req.max_tokens == 64);  // max_completion_tokens wins over the deprecated max_tokens
+    CHECK(call.req.temperature == 0.5);
+    CHECK(call.req.top_p == 0.9);
+    CHECK(call.req.seed == 7);
+    CHECK(call.req.stop == std::vector<std::string>{"END", "STOP"});
+    REQUIRE(call.req.response_format);
+    CHECK(json::parse(*call.req.response_format) == json::parse(R"J({"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}})J"));
+    CHECK(call.req.extra.size() == 2);
+    CHECK(call.req.extra.at("user") == "u-1");
+    CHECK(call.req.extra.at("reasoning_effort") == "low");
+    CHECK_FALSE(call.req.model);  // the server decides whether the model names a chain or goes upstream
+}
+
+TEST_CASE("a single stop string, max_tokens alone and nulls are read as OpenAI means them", "[example-server][parse]") {
+    auto const call = call_of(R"J({"messages":[{"role":"user","content":"x"}],"stop":"END","max_tokens":12,
+        "temperature":null,"stream":null,"response_format":null})J");
+    CHECK(call.req.stop == std::vector<std::string>{"END"});
+    CHECK(call.req.max_tokens == 12);
+    CHECK_FALSE(call.req.temperature);
+    CHECK_FALSE(call.stream);
+    CHECK_FALSE(call.req.response_format);
+    CHECK(call.req.extra.empty());
+    CHECK(call.model.empty());
+}
+
+TEST_CASE("a bad body is a 400 invalid_request_error naming the field", "[example-server][parse]") {
+    CHECK(error_of("{\"messages\": [").param.empty());
+    CHECK(error_of("{\"messages\": [").status == 400);
+    CHECK(error_of("[1]").type == "invalid_request_error");
+    CHECK(error_of(R"J({"model":"m"})J").param == "messages");
+    CHECK(error_of(R"J({"messages":[]})J").param == "messages");
+    CHECK(error_of(R"J({"messages":[{"content":"x"}]})J").param == "messages[0].role");
+    CHECK(error_of(R"J({"messages":[{"role":"tool","content":"x"}]})J").param == "messages[0].role");
+    CHECK(error_of(R"J({"messages":[{"role":"user"}]})J").param == "messages[0].content");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})J").param == "temperature");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"temperature":3})J").param == "temperature");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"max_tokens":0})J").param == "max_tokens");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"seed":1.5})J").param == "seed");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"stop":[1]})J").param == "stop");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"response_format":"json"})J").param == "response_format");
+    CHECK(error_of(R"J({"messages":[{"role":"user","content":"x"}],"stream":"yes"})J").param == "stream");
+}
+
+TEST_CASE("an error body has message, type, param and code, null when unset", "[example-server][errors]") {
+    auto const v = json::parse(app::error_body(app::bad_field("stop", "Invalid type")));
+    CHECK(v.at("error").at("message") == "Invalid type");
+    CHECK(v.at("error").at("type") == "invalid_request_error");
+    CHECK(v.at("error").at("param") == "stop");
+    CHECK(v.at("error").at("code").is_null());
+}
+
+TEST_CASE("a whole answer carries the upstream's id, created and fingerprint, or generated ones", "[example-server][response]") {
+    cascade::Completion c;
+    c.text = "Hello";
+    c.finish_reason = "length";
+    c.usage = {10, 5};
+    c.id = "chatcmpl-up";
+    c.created = 1700000000;
+    c.system_fingerprint = "fp_1";
+    auto v = json::parse(app::completion_body(c, "cascade-default"));
+    CHECK(v.at("id") == "chatcmpl-up");
+    CHECK(v.at("created") == 1700000000);
+    CHECK(v.at("system_fingerprint") == "fp_1");
+    CHECK(v.at("model") == "cascade-default");
+    CHECK(v.at("object") == "chat.completion");
+    CHECK(v.at("choices").at(0).at("message").at("content") == "Hello");
+    CHECK(v.at("choices").at(0).at("finish_reason") == "length");
+    CHECK(v.at("usage").at("total_tokens") == 15);
+
+    cascade::Completion from_template;
+    from_template.text = "Sorry";
+    v = json::parse(app::completion_body(from_template, "m"));
+    CHECK(v.at("id").as_string().starts_with("chatcmpl-"));
+    CHECK(v.at("id").as_string().size() == 9 + 24);
+    CHECK(v.at("created").as_int64() > 1700000000);
+    CHECK(v.at("system_fingerprint").is_null());
+}
+
+TEST_CASE("the model list names each chain in OpenAI's list format", "[example-server][response]") {
+    std::string const names[] = {"cascade-default", "cascade-cheap"};
+    auto const v = json::parse(app::models_body(names, 42));
+    CHECK(v.at("object") == "list");
+    REQUIRE(v.at("data").as_array().size() == 2);
+    CHECK(v.at("data").at(1) == json::parse(R"J({"id":"cascade-cheap","object":"model","created":42,"owned_by":"cascade"})J"));
+}
+
+TEST_CASE("a failed chain is a 503 when waiting may help, a 502 otherwise, naming fault and status", "[example-server][errors]") {
+    cascade::Failure busy;
+    busy.code = cascade::make_error_code(cascade::Fault::rate_limited);
+    busy.http_status = 429;
+    busy.trail.push_back(cascade::Attempt{"groq3", 0, 2, busy.code, 429, {}, {}, false});
+    auto const e = app::failure_error(busy);
+    CHECK(e.status == 503);
+    CHECK(e.code == "rate_limited");
+    CHECK(e.message.find("429") != std::string::npos);
+    CHECK(e.message.find("groq3") != std::string::npos);
+
+    cascade::Failure refused;
+    refused.code = cascade::make_error_code(cascade::Fault::unauthorized);
+    refused.http_status = 401;
+    CHECK(app::failure_error(refused).status == 502);
+    CHECK(app::failure_error(refused).code == "unauthorized");
+}
