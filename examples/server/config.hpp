@@ -21,6 +21,9 @@ struct Config {
     unsigned short port = 8080;
     /// argv[2], else `CASCADE_EXAMPLE_UPSTREAM`: an OpenAI-compatible base URL.
     std::string upstream = "http://127.0.0.1:11434/v1";
+    /// `CASCADE_EXAMPLE_BACKUP_UPSTREAM`: a keyless second OpenAI-compatible base URL, each chain's second tier
+    /// (tried when the first fails). Empty: that tier has no key and is skipped without a request.
+    std::string backup_upstream;
     /// `CASCADE_EXAMPLE_MODEL`: the model of "cascade-default"'s upstream tier.
     std::string model = "llama3.2";
     /// `CASCADE_EXAMPLE_CHEAP_MODEL`, default `model`: the model of "cascade-cheap"'s upstream tier.
@@ -48,6 +51,7 @@ inline std::optional<Config> config_from(int argc, char** argv) {
     if (char const* h = env("CASCADE_EXAMPLE_HOST")) c.host = h;
     if (argc > 2) c.upstream = argv[2];
     else if (char const* u = env("CASCADE_EXAMPLE_UPSTREAM")) c.upstream = u;
+    if (char const* b = env("CASCADE_EXAMPLE_BACKUP_UPSTREAM")) c.backup_upstream = b;
     if (char const* m = env("CASCADE_EXAMPLE_MODEL")) c.model = m;
     c.cheap_model = c.model;
     if (char const* m = env("CASCADE_EXAMPLE_CHEAP_MODEL")) c.cheap_model = m;
@@ -64,6 +68,17 @@ inline cascade::ProviderConfig upstream_tier(Config const& c, std::string name, 
     p.keys = c.keys;
     p.key_required = !c.keys.empty();
     p.number_labels = c.keys.size() > 1;  // a pool: labels upstream1..N, so the label says which key answered
+    return p;
+}
+
+/// The backup tier named `name` asking for `model`: keyless at `backup_upstream`, or, with none configured,
+/// a tier that requires a key and has none, which the chain skips (`unconfigured`) without a request.
+inline cascade::ProviderConfig backup_tier(Config const& c, std::string name, std::string model) {
+    cascade::ProviderConfig p;
+    p.name = std::move(name);
+    p.base_url = c.backup_upstream.empty() ? c.upstream : c.backup_upstream;
+    p.model = std::move(model);
+    p.key_required = c.backup_upstream.empty();
     return p;
 }
 

@@ -9,7 +9,8 @@
 //
 // A request's `model` picks a chain when it names one; any other model is sent upstream as the model to
 // ask for (Request::model), through "cascade-default". Errors come in OpenAI's shape, so the SDKs raise
-// their usual classes. Each chain: an OpenAI-compatible upstream tier, then a template.
+// their usual classes. Each chain: an OpenAI-compatible upstream tier, a backup upstream tier (skipped
+// unless CASCADE_EXAMPLE_BACKUP_UPSTREAM is set), then a template.
 //
 //   export CASCADE_EXAMPLE_UPSTREAM=http://127.0.0.1:11434/v1 CASCADE_EXAMPLE_MODEL=llama3.2
 //   ./build/examples/example_server 8080 &
@@ -68,7 +69,7 @@ struct SharedMetrics {
 };
 
 using Policies = cascade::DefaultPolicies::with_observe<SharedMetrics>;
-using ServedChain = cascade::BasicChain<Policies, cascade::OpenAICompatible, cascade::Template>;
+using ServedChain = cascade::BasicChain<Policies, cascade::OpenAICompatible, cascade::OpenAICompatible, cascade::Template>;
 
 // A chain and the model name it is served under.
 struct Served {
@@ -247,16 +248,18 @@ int main(int argc, char** argv) {
     std::vector<Served> chains;
     chains.push_back(Served{"cascade-default", ServedChain(io.get_executor(), chain_config("cascade-default"),
                                                            cascade::OpenAICompatible(app::upstream_tier(*cfg, "upstream", cfg->model)),
+                                                           cascade::OpenAICompatible(app::backup_tier(*cfg, "backup", cfg->model)),
                                                            cascade::Template{apology})});
     // The cheap chain: for the example the same upstream under another name (in practice a cheaper model or
     // provider); its template is named apart so that its metrics are too.
     chains.push_back(Served{"cascade-cheap", ServedChain(io.get_executor(), chain_config("cascade-cheap"),
                                                          cascade::OpenAICompatible(app::upstream_tier(*cfg, "cheap", cfg->cheap_model)),
+                                                         cascade::OpenAICompatible(app::backup_tier(*cfg, "cheap-backup", cfg->cheap_model)),
                                                          cascade::Template{apology, "cheap-fallback-template"})});
     std::size_t first_tier = 0;
     for (auto& s : chains) {
         s.chain.observer() = SharedMetrics{&metrics, first_tier};
-        first_tier += 2;
+        first_tier += 3;  // each chain: upstream, backup, template
     }
     Router router(chains, metrics);
 
