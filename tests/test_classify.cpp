@@ -148,6 +148,28 @@ TEST_CASE("a 429 with an HTTP date in retry-after cools until that date", "[clas
     CHECK(cascade::detail::parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", epoch) == 10s);
 }
 
+TEST_CASE("absolute resets are measured from the response's Date, not the local clock", "[classify]") {
+    // A server whose clock (and Date) says 2025-04-17 13:02:23 UTC: its instants mean that much after it,
+    // whatever our clock reads.
+    char const* date = "Thu, 17 Apr 2025 13:02:23 GMT";
+    auto const at = std::chrono::sys_days(std::chrono::year{2025} / 4 / 17) + 13h + 2min + 23s;
+    auto const reset_ms = std::chrono::duration_cast<std::chrono::milliseconds>((at + 90s).time_since_epoch()).count();
+    auto daily = classify(make(429,
+                               R"({"error":{"message":"Rate limit exceeded: free-models-per-min. ","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"20","X-RateLimit-Remaining":"0","X-RateLimit-Reset":")" +
+                                   std::to_string(reset_ms) + R"("},"provider_name":null}}})",
+                               {{"date", date}}));
+    CHECK(daily.fault == Fault::rate_limited);
+    CHECK(daily.cool_for == 90s);
+    auto dated = classify(make(429, "{}", {{"Date", date}, {"retry-after", "Thu, 17 Apr 2025 13:03:03 GMT"}}));
+    CHECK(dated.cool_for == 40s);
+    // Without a Date, our clock: the same 2025 instant is long past.
+    auto undated = classify(make(429, "{}", {{"retry-after", "Thu, 17 Apr 2025 13:03:03 GMT"}}));
+    CHECK(undated.cool_for == 0ms);
+    // A Date that does not parse is no Date.
+    auto garbled = classify(make(429, "{}", {{"date", "yesterday"}, {"retry-after", "Thu, 17 Apr 2025 13:03:03 GMT"}}));
+    CHECK(garbled.cool_for == 0ms);
+}
+
 TEST_CASE("OpenRouter free-tier 429 and upstream 429 are per-key rate limits", "[classify][openrouter]") {
     auto upstream = classify(make(429, R"({"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"google/gemini-2.0-flash-exp:free is temporarily rate-limited upstream. Please retry shortly, or add your own key to accumulate your rate limits: https://openrouter.ai/settings/integrations","provider_name":"Google AI Studio"}}})"));
     CHECK(upstream.fault == Fault::rate_limited);

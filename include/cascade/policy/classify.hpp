@@ -43,7 +43,9 @@ concept ClassifyPolicy = requires(P const& p, Observation const& obs) {
 /// `cool_for` is set only from what the response says (retry-after, reset headers of every provider's
 /// family, "try again in", Google's RetryInfo, Hugging Face's estimated_time); when it says nothing,
 /// `cool_for` stays empty and the chain's `CircuitConfig` decides: one source for each default. Zero is
-/// what the response said (`retry-after: 0`): at once.
+/// what the response said (`retry-after: 0`): at once. Absolute instants (an HTTP-date `retry-after`,
+/// OpenRouter's epoch reset, RFC 3339 resets) are measured from the response's `Date` header when it has
+/// one, else from the local clock: the upstream's clock decides what its own instants mean.
 ///
 /// `detail` is redacted and at most 200 bytes. When the tier said what it was doing (`Observation::detail`,
 /// e.g. "token endpoint"), a response's or a transport error's detail starts with it:
@@ -68,8 +70,9 @@ struct DefaultClassify {
         Verdict v;
         v.http_status = obs.status;
         std::string_view const body = obs.body;
-        auto info = detail::error_info(body);
-        auto retry_after = header_delay(obs);
+        auto const now = response_time(obs);
+        auto info = detail::error_info(body, now);
+        auto retry_after = header_delay(obs, now);
         v.detail = describe(obs.detail, text_of(obs, info));
 
         // 1. The edge. Cloudflare first: its blocks come with any status and any body format.
@@ -131,8 +134,8 @@ struct DefaultClassify {
         switch (status) {
         case 429:
             // A day's or a month's quota at zero: the key is out until that window resets.
-            if (auto w = detail::long_window_spent(obs.headers); w.spent) return key(v, Fault::quota_exhausted, w.reset);
-            return key(v, Fault::rate_limited, rate_limit_delay(obs, info, retry_after));
+            if (auto w = detail::long_window_spent(obs.headers, now); w.spent) return key(v, Fault::quota_exhausted, w.reset);
+            return key(v, Fault::rate_limited, rate_limit_delay(obs, info, retry_after, now));
         case 401:
             return key(v, Fault::unauthorized, {});
         case 403:
@@ -175,22 +178,32 @@ private:
         return v;
     }
 
-    static std::optional<std::chrono::milliseconds> header_delay(Observation const& obs) {
+    // When the response was made, by the upstream's clock: its `Date` header, else our clock. Absolute
+    // instants (an HTTP-date retry-after, epoch resets) are measured from it, so a skewed local clock (or a
+    // simulated one) does not shorten or stretch the wait the upstream meant.
+    static std::chrono::system_clock::time_point response_time(Observation const& obs) {
+        if (auto d = obs.header("date"))
+            if (auto t = detail::parse_http_date(*d)) return *t;
+        return std::chrono::system_clock::now();
+    }
+
+    static std::optional<std::chrono::milliseconds> header_delay(Observation const& obs, std::chrono::system_clock::time_point now) {
         if (auto ms = obs.header("retry-after-ms"))
             if (auto d = detail::parse_milliseconds(*ms)) return d;
         if (auto ra = obs.header("retry-after"))
-            if (auto d = detail::parse_retry_after(*ra)) return d;
+            if (auto d = detail::parse_retry_after(*ra, now)) return d;
         return std::nullopt;
     }
 
     // How long a rate-limited key rests: what the response says, most specific first.
     std::optional<std::chrono::milliseconds> rate_limit_delay(Observation const& obs, detail::ErrorInfo const& info,
-                                               std::optional<std::chrono::milliseconds> retry_after) const {
+                                               std::optional<std::chrono::milliseconds> retry_after,
+                                               std::chrono::system_clock::time_point now) const {
         if (retry_after) return *retry_after;
         if (auto d = detail::parse_try_again_in(info.message)) return *d;
         if (info.retry_hint) return *info.retry_hint;
         // The reset headers: the window that is spent (every provider's family, see detail::reset_delay).
-        if (auto d = detail::reset_delay(obs.headers)) return d;
+        if (auto d = detail::reset_delay(obs.headers, now)) return d;
         return std::nullopt;  // the chain's CircuitConfig::rate_limited_cooldown
     }
 

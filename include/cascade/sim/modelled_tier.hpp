@@ -82,9 +82,13 @@ struct ModelledTierConfig {
     /// The chain is told which keys share a group (`quota_group`); otherwise it budgets each key alone.
     bool chain_knows_groups = true;
     Prices prices;
-    /// Monthly credits the provider includes for free (Hugging Face's $0.10): answers are paid from them at
-    /// list price and cost $0 until they are spent. Negative: none.
+    /// Credits the provider includes for free (Hugging Face's $0.10 a month): answers are paid from them at
+    /// list price and cost $0 until they are spent; they renew each UTC month (or day, with
+    /// `credits_renew_daily`). Negative: none.
     double included_credits_usd = -1.0;
+    /// The included credits renew each UTC day rather than each month (a month's credits spread as a
+    /// daily share, so that a one-day simulation extrapolates to a month).
+    bool credits_renew_daily = false;
     /// A prepaid balance (DeepSeek's): answers are paid from it; 402 once it is spent. Negative: unlimited.
     double balance_usd = -1.0;
     /// The share of prompt tokens the provider bills as cache hits (DeepSeek's context cache).
@@ -174,6 +178,22 @@ private:
         Clock::time_point start;
         std::uint64_t rng;
         ModelledCounts counts;
+        double credits_left = 0.0;
+        long credits_period = -1;
+
+        /// Renews the included credits when `utc` is in a new month (or day).
+        void renew(std::chrono::system_clock::time_point utc) {
+            auto const day = std::chrono::floor<std::chrono::days>(utc);
+            long period = static_cast<long>(day.time_since_epoch().count());
+            if (!cfg.credits_renew_daily) {
+                std::chrono::year_month_day const ymd{day};
+                period = static_cast<int>(ymd.year()) * 12L + static_cast<long>(static_cast<unsigned>(ymd.month()));
+            }
+            if (period != credits_period) {
+                credits_period = period;
+                credits_left = cfg.included_credits_usd;
+            }
+        }
     };
 
     static std::uint64_t prompt_hash(Request const& req) noexcept {

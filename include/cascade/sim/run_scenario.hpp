@@ -140,13 +140,13 @@ inline Report run_scenario(Scenario const& s) {
 inline std::string to_text(Report const& r) {
     std::string out = "scenario " + r.name + ": " + std::to_string(r.requests) + " requests over " + std::to_string(r.days).substr(0, 5) + " days\n\n";
     char line[256];
-    std::snprintf(line, sizeof line, "%-20s %10s %8s %14s %14s\n", "answered by", "times hit", "share", "cost", "tokens in/out");
+    std::snprintf(line, sizeof line, "%-20s %10s %8s %14s %18s\n", "answered by", "times hit", "share", "cost", "tokens in / out");
     out += line;
     for (auto const& t : r.series) {
         if (t.name == "failed" && t.answers == 0) continue;
-        std::snprintf(line, sizeof line, "%-20s %10llu %8s %14s %7lluk/%lluk\n", t.name.c_str(), static_cast<unsigned long long>(t.answers),
-                      detail::percent(r.share(t.answers)).c_str(), detail::money(t.cost_usd).c_str(),
-                      static_cast<unsigned long long>(t.prompt_tokens / 1000), static_cast<unsigned long long>(t.completion_tokens / 1000));
+        std::snprintf(line, sizeof line, "%-20s %10llu %8s %14s %9.1fk / %.1fk\n", t.name.c_str(), static_cast<unsigned long long>(t.answers),
+                      detail::percent(r.share(t.answers)).c_str(), detail::money(t.cost_usd).c_str(), static_cast<double>(t.prompt_tokens) / 1000.0,
+                      static_cast<double>(t.completion_tokens) / 1000.0);
         out += line;
     }
     std::snprintf(line, sizeof line, "%-20s %10llu %8s %14s\n\n", "total", static_cast<unsigned long long>(r.requests), "100.0%", detail::money(r.total_cost_usd).c_str());

@@ -150,7 +150,7 @@ struct Simulation {
         if (is_free) ++report.free_answers;
         if (c.origin == Origin::fallback) ++report.template_answers;
         if (cached) ++report.cached_answers;
-        record(s, a, cost, is_free, c.usage, took);
+        record(s, a, cost, is_free, cached ? Usage{} : c.usage, took);  // a cached answer used no tokens upstream
     }
 
     boost::asio::awaitable<void> feed() {

@@ -80,7 +80,9 @@ inline std::string str_of(boost::json::value const* v) {
     return {};
 }
 
-inline ErrorInfo error_info(std::string_view body) {
+/// `now`: the time absolute instants in the body are measured from (the response's `Date`, see
+/// `DefaultClassify`).
+inline ErrorInfo error_info(std::string_view body, std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
     ErrorInfo info;
     auto text = trim_view(body);
     if (text.empty() || (text.front() != '{' && text.front() != '[')) return info;
@@ -147,10 +149,8 @@ inline ErrorInfo error_info(std::string_view body) {
             auto reset = str_of(h->get_object().if_contains("X-RateLimit-Reset"));
             if (!reset.empty()) {
                 long long ms = std::strtoll(reset.c_str(), nullptr, 10);  // saturates at LLONG_MAX
-                long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
-                if (now >= 0 && ms > now) info.retry_hint = saturating_wait(ms - now, 1);
+                long long const now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+                if (now_ms >= 0 && ms > now_ms) info.retry_hint = saturating_wait(ms - now_ms, 1);
             }
         }
         if (auto const* raw = m.if_contains("raw"); raw && raw->is_string()) info.message += " (" + std::string(raw->get_string()) + ")";

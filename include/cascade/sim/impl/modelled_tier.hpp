@@ -38,15 +38,18 @@ inline boost::asio::awaitable<Outcome> ModelledTier::attempt(Request const& req,
 
     // What refuses this attempt, if anything: an episode, spent credits, then the account's limits.
     std::optional<Trip> trip;
+    bool credit_paid = false;  // decided at admission: an answer admitted on the included credits is paid from them
     if (auto e = episode_at(at.now, key, [](Limit l) { return l == Limit::blocked || l == Limit::outage || l == Limit::quota; })) {
         trip = Trip{e->kind, 0, 0, 0, Clock::duration::zero()};
     } else {
-        bool const covered = s.cfg.included_credits_usd >= 0.0 && n.credits_spent_usd < s.cfg.included_credits_usd;
+        if (s.cfg.included_credits_usd >= 0.0) s.renew(at.utc);
+        bool const covered = s.cfg.included_credits_usd >= 0.0 && s.credits_left > 0.0;
         bool const prepaid = s.cfg.balance_usd >= 0.0;
         bool const paid_left = prepaid && n.cost_usd < s.cfg.balance_usd;
         if (s.cfg.included_credits_usd >= 0.0 && !covered && (!prepaid || !paid_left)) trip = Trip{Limit::credits, 0, 0, 0, Clock::duration::zero()};
         else if (s.cfg.included_credits_usd < 0.0 && prepaid && !paid_left) trip = Trip{Limit::credits, 0, 0, 0, Clock::duration::zero()};
         else trip = s.account.admit(group, prompt, reserve, at);
+        credit_paid = covered;
     }
 
     if (trip) {
@@ -84,8 +87,9 @@ inline boost::asio::awaitable<Outcome> ModelledTier::attempt(Request const& req,
     c.usage.completion_tokens = static_cast<std::uint32_t>(out);
     c.usage.cached_prompt_tokens = static_cast<std::uint32_t>(static_cast<double>(prompt) * std::clamp(s.cfg.cached_prompt_share, 0.0, 1.0));
     double const list = s.cfg.prices.cost(c.usage, ctx.utc);
-    if (s.cfg.included_credits_usd >= 0.0 && n.credits_spent_usd < s.cfg.included_credits_usd) {
-        n.credits_spent_usd += list;  // paid from the month's included credits
+    if (credit_paid) {
+        s.credits_left -= list;  // paid from the included credits (the last answer may overdraw them)
+        n.credits_spent_usd += list;
         c.cost_usd = 0.0;
     } else {
         c.cost_usd = list;

@@ -115,7 +115,7 @@ inline Episode episode_of(Reader const& r, std::size_t key_count) {
 
 inline ModelledTierConfig tier_of(Reader const& r, TokenRange load_answers) {
     auto const& o = r.object({"name", "model", "dialect", "keys", "organizations", "limits", "chain_budgets", "chain_knows_groups", "prices",
-                              "included_credits_usd", "balance_usd", "cached_prompt_share", "latency", "answer_tokens", "episodes", "seed"});
+                              "included_credits_usd", "credits_renew_daily", "balance_usd", "cached_prompt_share", "latency", "answer_tokens", "episodes", "seed"});
     ModelledTierConfig t;
     for (auto k : {"name", "model", "dialect", "keys", "prices"})
         if (!o.contains(k)) r.fail(std::string("needs ") + k);
@@ -149,6 +149,7 @@ inline ModelledTierConfig tier_of(Reader const& r, TokenRange load_answers) {
     if (o.contains("chain_knows_groups")) t.chain_knows_groups = field(r, o, "chain_knows_groups").boolean();
     t.prices = prices_of(field(r, o, "prices"));
     if (o.contains("included_credits_usd")) t.included_credits_usd = field(r, o, "included_credits_usd").number(0, 1e6);
+    if (o.contains("credits_renew_daily")) t.credits_renew_daily = field(r, o, "credits_renew_daily").boolean();
     if (o.contains("balance_usd")) t.balance_usd = field(r, o, "balance_usd").number(0, 1e6);
     if (o.contains("cached_prompt_share")) t.cached_prompt_share = field(r, o, "cached_prompt_share").number(0, 1);
     if (o.contains("latency")) {
@@ -282,8 +283,8 @@ inline void apply_override(boost::json::value& scenario, std::string_view assign
             auto const digits = path.substr(1, close - 1);
             auto [p, e] = std::from_chars(digits.data(), digits.data() + digits.size(), idx);
             if (e != std::errc{} || p != digits.data() + digits.size()) bad("index is not a number");
-            if (!at->is_array() || idx >= at->get_array().size()) bad(walked + "[" + std::string(digits) + "] does not exist");
-            walked += "[" + std::string(digits) + "]";
+            if (!at->is_array() || idx >= at->get_array().size()) bad(walked + '[' + std::string(digits) + "] does not exist");
+            walked.append(1, '[').append(digits).append(1, ']');  // append: g++ 12 -O2 warns falsely on "[" + string
             at = &at->get_array()[idx];
             path.remove_prefix(close + 1);
             if (!path.empty() && path.front() == '.') path.remove_prefix(1);
@@ -292,7 +293,8 @@ inline void apply_override(boost::json::value& scenario, std::string_view assign
         auto const end = path.find_first_of(".[");
         auto const key = path.substr(0, end);
         if (!at->is_object()) bad(walked + " is not an object");
-        walked += (walked.empty() ? "" : ".") + std::string(key);
+        if (!walked.empty()) walked.append(1, '.');
+        walked.append(key);
         path.remove_prefix(end == std::string_view::npos ? path.size() : end);
         if (!path.empty() && path.front() == '.') path.remove_prefix(1);
         auto& obj = at->get_object();
