@@ -235,6 +235,9 @@ TEST_CASE("modelled tiers refuse with the providers' real responses, and the rea
         auto v = classify.classify(out.error());
         CHECK((v.fault == Fault::rate_limited || v.fault == Fault::quota_exhausted));
         CHECK(v.scope == Scope::key);
+        REQUIRE(v.cool_for);  // from metadata.headers.X-RateLimit-Reset: the next UTC midnight, a day away
+        CHECK(*v.cool_for > 23h);
+        CHECK(*v.cool_for <= 24h);
     }
     SECTION("Hugging Face: answers are free until the month's included credits are spent, then 402") {
         sim::ModelledTierConfig cfg;

@@ -56,6 +56,20 @@ inline std::string go_duration(Clock::duration d) {
     return out + buf;
 }
 
+/// An HTTP date (`Tue, 01 Dec 2026 10:00:00 GMT`): every provider's `Date` header.
+inline std::string http_date(std::chrono::system_clock::time_point utc) {
+    static constexpr char const* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr char const* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    auto const day = std::chrono::floor<std::chrono::days>(utc);
+    std::chrono::year_month_day const ymd{day};
+    std::chrono::hh_mm_ss const t{std::chrono::floor<std::chrono::seconds>(utc - day)};
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%s, %02u %s %d %02d:%02d:%02d GMT", days[std::chrono::weekday{day}.c_encoding()],
+                  static_cast<unsigned>(ymd.day()), months[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
+                  static_cast<int>(t.hours().count()), static_cast<int>(t.minutes().count()), static_cast<int>(t.seconds().count()));
+    return buf;
+}
+
 inline std::string whole_seconds(Clock::duration d) {
     auto const s = std::chrono::ceil<std::chrono::seconds>(d).count();
     return std::to_string(s < 1 ? 1 : s);
@@ -99,8 +113,19 @@ inline void add_groq_rate_headers(Headers& h, AccountLimits const& l, Account::U
     }
 }
 
-/// @brief The response `d` sends when `t` refuses a request for `model` at wall-clock time `utc`.
+namespace detail {
+inline Response refusal_body(Dialect d, Trip const& t, std::string_view model, std::chrono::system_clock::time_point utc);
+}
+
+/// @brief The response `d` sends when `t` refuses a request for `model` at wall-clock time `utc`, with its
+/// `Date` (which the classifier measures absolute reset times from).
 inline Response refusal(Dialect d, Trip const& t, std::string_view model, std::chrono::system_clock::time_point utc) {
+    Response r = detail::refusal_body(d, t, model, utc);
+    r.headers.add("date", detail::http_date(utc));
+    return r;
+}
+
+inline Response detail::refusal_body(Dialect d, Trip const& t, std::string_view model, std::chrono::system_clock::time_point utc) {
     using detail::json;
     std::string const m(model);
     std::string const lim = std::to_string(t.limit_value), used = std::to_string(t.used), req = std::to_string(t.requested);

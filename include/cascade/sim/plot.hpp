@@ -9,6 +9,8 @@
 /// std::ofstream{"day.svg"} << cascade::sim::render_svg(in);
 /// @endcode
 
+#include <cascade/security/html.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -81,14 +83,7 @@ inline std::string escape(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         auto const c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c < 0x20 ? ' ' : static_cast<char>(c);
-            }
+            out += c < 0x20 ? ' ' : static_cast<char>(c);
             ++i;
             continue;
         }
@@ -103,7 +98,7 @@ inline std::string escape(std::string_view s) {
         if (ok) out.append(s.substr(i, len)), i += len;
         else out += "\xEF\xBF\xBD", ++i;
     }
-    return out;
+    return cascade::escape_html(out);  // the same entities as HTML: & < > " '
 }
 
 /// Characters of UTF-8 text, to guess its width.
