@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev libboost-json1.81-dev libssl-dev openssl catch2
-          libbenchmark-dev libsqlite3-dev libhiredis-dev redis-server curl prometheus wrk libxml2-utils)
+          libbenchmark-dev libsqlite3-dev libhiredis-dev redis-server curl prometheus wrk libxml2-utils
+          libcmark-dev python3 chromium)
 for extra in "$@"; do
   case "$extra" in
     fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
