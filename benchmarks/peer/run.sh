@@ -15,7 +15,7 @@
 # Cascade: one server per scenario (CASCADE_EXAMPLE_UPSTREAM, CASCADE_EXAMPLE_BACKUP_UPSTREAM). Portkey: one
 # gateway, the scenario in its x-portkey-config header (fallback on [429, 403]).
 # Everything listens on and talks to 127.0.0.1 only. Environment: BUILD (build/bench), WORK (build/peer),
-# DURATION (10 s per run), ROUNDS (3; the table shows each cell's median), CONNS ("64 1").
+# DURATION (10 s per run), ROUNDS (3; the table shows each cell's median), CONNS ("64 1"), CASCADE_THREADS (1).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,7 +74,9 @@ R429=http://127.0.0.1:$M/429/v1
 R1010=http://127.0.0.1:$M/1010/v1
 
 declare -A CASCADE_PID CASCADE_PORT
-# The server logs a line per answer: to /dev/null, as Portkey runs --headless.
+# No line per answer (CASCADE_EXAMPLE_LOG=none), as Portkey runs --headless; one thread (CASCADE_THREADS, 1),
+# the server's default: Node runs Portkey's JavaScript on one thread too.
+export CASCADE_EXAMPLE_LOG=none CASCADE_EXAMPLE_THREADS=${CASCADE_THREADS:-1}
 STDERR_TO=/dev/null CASCADE_EXAMPLE_UPSTREAM=$OK start cascade-single "$SERVER" 0
 CASCADE_PID[single]=$PID; CASCADE_PORT[single]=$PORT
 STDERR_TO=/dev/null CASCADE_EXAMPLE_UPSTREAM=$R429 CASCADE_EXAMPLE_BACKUP_UPSTREAM=$OK start cascade-429 "$SERVER" 0

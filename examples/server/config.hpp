@@ -32,6 +32,12 @@ struct Config {
     std::vector<cascade::Secret> keys;
     /// Requests with a larger body are refused with 413.
     std::size_t body_limit = 1 << 20;
+    /// `CASCADE_EXAMPLE_THREADS`: threads running the io_context (1 to 64). One thread is the cheapest per
+    /// request (no hand-over between threads: docs/benchmarks.md); more serve more cores.
+    unsigned threads = 1;
+    /// `CASCADE_EXAMPLE_LOG`: `answers` (default) writes one line per answer to stderr; `none` writes
+    /// only start-up and failures (as Portkey's `--headless`).
+    bool log_answers = true;
 };
 
 inline char const* env(char const* name) {
@@ -56,6 +62,17 @@ inline std::optional<Config> config_from(int argc, char** argv) {
     c.cheap_model = c.model;
     if (char const* m = env("CASCADE_EXAMPLE_CHEAP_MODEL")) c.cheap_model = m;
     c.keys = cascade::keys_from_env("CASCADE_EXAMPLE_API_KEY");
+    if (char const* t = env("CASCADE_EXAMPLE_THREADS")) {
+        char* end = nullptr;
+        long n = std::strtol(t, &end, 10);
+        if (end == t || *end != '\0' || n < 1 || n > 64) return std::nullopt;
+        c.threads = static_cast<unsigned>(n);
+    }
+    if (char const* l = env("CASCADE_EXAMPLE_LOG")) {
+        std::string const v = l;
+        if (v != "answers" && v != "none") return std::nullopt;
+        c.log_answers = v == "answers";
+    }
     return c;
 }
 

@@ -79,8 +79,8 @@ struct Served {
 
 class Router {
 public:
-    Router(std::vector<Served>& chains, cascade::server::PrometheusObserver& metrics)
-        : chains_(chains), metrics_(metrics), created_(app::unix_now()) {
+    Router(std::vector<Served>& chains, cascade::server::PrometheusObserver& metrics, bool log_answers)
+        : chains_(chains), metrics_(metrics), created_(app::unix_now()), log_answers_(log_answers) {
         for (auto const& s : chains_) names_.push_back(s.name);
     }
 
@@ -173,22 +173,23 @@ private:
     }
 
     // An infallible chain (one ending in a template, as both here) always answers; a fallible one may not.
-    static Response reply(cascade::Completion const& c, std::string const&, std::string const& model, app::http_io::Request const& req) {
+    Response reply(cascade::Completion const& c, std::string const&, std::string const& model, app::http_io::Request const& req) const {
         return answered(c, model, req);
     }
-    static Response reply(cascade::Result const& r, std::string const& chain, std::string const& model, app::http_io::Request const& req) {
+    Response reply(cascade::Result const& r, std::string const& chain, std::string const& model, app::http_io::Request const& req) const {
         return r ? answered(*r, model, req) : failed(r.error(), chain, req);
     }
 
-    static Response answered(cascade::Completion const& c, std::string const& model, app::http_io::Request const& req) {
+    Response answered(cascade::Completion const& c, std::string const& model, app::http_io::Request const& req) const {
         auto res = app::http_io::make_response(http::status::ok, "application/json", app::completion_body(c, model), req.version(), req.keep_alive());
         res.set("x-cascade-label", c.label);  // which tier answered: a tier's label, never a key
-        std::clog << "complete from " << c.label << std::endl;
+        // One write per line (stderr is unbuffered: each << would be a system call of its own).
+        if (log_answers_) std::clog << ("complete from " + c.label + "\n");
         return res;
     }
 
     static Response failed(cascade::Failure const& f, std::string const& chain, app::http_io::Request const& req) {
-        std::clog << chain << " failed: " << f.message() << std::endl;  // the trail holds labels and key indices, no key
+        std::clog << (chain + " failed: " + f.message() + "\n");  // the trail holds labels and key indices, no key
         return error(app::failure_error(f), req.version(), req.keep_alive());
     }
 
@@ -217,8 +218,9 @@ private:
                 if (!co_await out.send(writer.delta(*d))) co_return false;
         }
         auto const& r = s.result();
-        std::clog << "stream " << cascade::to_string(r.end) << " from " << r.completion.label << ", " << r.deltas << " deltas"
-                  << (r.error ? " (" + r.error.message() + ")" : std::string()) << std::endl;
+        if (log_answers_)
+            std::clog << ("stream " + std::string(cascade::to_string(r.end)) + " from " + r.completion.label + ", " + std::to_string(r.deltas) +
+                          " deltas" + (r.error ? " (" + r.error.message() + ")" : std::string()) + "\n");
         if (!co_await out.send(writer.end(r))) co_return false;
         co_return co_await out.finish();
     }
@@ -227,6 +229,7 @@ private:
     cascade::server::PrometheusObserver& metrics_;
     std::vector<std::string> names_;
     std::int64_t created_;
+    bool log_answers_;
 };
 
 cascade::ChainConfig chain_config(std::string name) {
@@ -238,12 +241,14 @@ cascade::ChainConfig chain_config(std::string name) {
 int main(int argc, char** argv) {
     auto cfg = app::config_from(argc, argv);
     if (!cfg) {
-        std::cerr << "usage: " << argv[0] << " <port, 0 for any> [upstream base URL]\n";
+        std::cerr << "usage: " << argv[0] << " <port, 0 for any> [upstream base URL]"
+                  << " (CASCADE_EXAMPLE_THREADS: 1 to 64; CASCADE_EXAMPLE_LOG: answers or none)\n";
         return 2;
     }
     auto apology = [](cascade::Request const&) { return std::string("The assistant is unavailable right now. Please try again in a minute."); };
 
-    asio::io_context io(2);
+    // One thread: the concurrency hint 1 lets Asio skip its scheduler's locking.
+    asio::io_context io(static_cast<int>(cfg->threads));
     cascade::server::PrometheusObserver metrics;
     std::vector<Served> chains;
     chains.push_back(Served{"cascade-default", ServedChain(io.get_executor(), chain_config("cascade-default"),
@@ -261,7 +266,7 @@ int main(int argc, char** argv) {
         s.chain.observer() = SharedMetrics{&metrics, first_tier};
         first_tier += 3;  // each chain: upstream, backup, template
     }
-    Router router(chains, metrics);
+    Router router(chains, metrics, cfg->log_answers);
 
     asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address(cfg->host), cfg->port});
     asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -275,7 +280,8 @@ int main(int argc, char** argv) {
     std::cout << "listening on " << acceptor.local_endpoint().port() << std::endl;  // flushed: a test reads it
     std::clog << "upstream " << cfg->upstream << ", " << (cfg->keys.empty() ? std::string("keyless") : std::to_string(cfg->keys.size()) + " key(s)")
               << std::endl;
-    std::thread second([&] { io.run(); });
+    std::vector<std::thread> more;
+    for (unsigned i = 1; i < cfg->threads; ++i) more.emplace_back([&] { io.run(); });
     io.run();
-    second.join();
+    for (auto& t : more) t.join();
 }
