@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
     }
     auto apology = [](cascade::Request const&) { return std::string("The assistant is unavailable right now. Please try again in a minute."); };
 
-    // One thread: the concurrency hint 1 lets Asio skip its scheduler's locking.
+    // The concurrency hint: with 1, Asio's scheduler takes its one-thread paths (docs/server.md).
     asio::io_context io(static_cast<int>(cfg->threads));
     cascade::server::PrometheusObserver metrics;
     std::vector<Served> chains;
