@@ -14,6 +14,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -95,6 +96,25 @@ private:
     beast::tcp_stream& stream_;
 };
 
+/// @brief A lingering close, after a response sent before the request was read whole (413): stop
+/// sending, then read and drop what the client still sends (until it closes, `linger_time` passes or
+/// `linger_bytes` came), so that the close is not a reset that destroys the response before the client,
+/// still sending its body, reads it (RFC 9112, section 9.6).
+inline constexpr std::chrono::seconds linger_time{2};
+inline constexpr std::size_t linger_bytes = 16u << 20;
+
+inline asio::awaitable<void> linger(beast::tcp_stream& stream) {
+    beast::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream.expires_after(linger_time);
+    std::array<char, 16 * 1024> sink;
+    for (std::size_t total = 0; total < linger_bytes;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), tuple_awaitable);
+        if (ec) break;
+        total += n;
+    }
+}
+
 /// @brief Reads requests from one connection until it closes, is idle for `idle_timeout`, or a response
 /// says stop. A body over `body_limit` gets `too_large(version)` and closes the connection (the rest of
 /// the body is not read).
@@ -112,7 +132,7 @@ asio::awaitable<void> serve(beast::tcp_stream stream, Handler& handler, std::siz
         if (ec == http::error::body_limit) {
             auto res = handler.too_large(parser.get().version());
             res.keep_alive(false);
-            co_await write(stream, res);
+            if (co_await write(stream, res)) co_await linger(stream);
             break;
         }
         if (ec) break;
