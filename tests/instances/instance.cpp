@@ -7,6 +7,7 @@
 //    "lat_us":{"p50":..,"p99":..,"max":..},"cpu_us_per_request":..,"req_per_s":..,
 //    "estimated_tokens":..,"elapsed_s":..}
 //
+// With `--split-at S`, "lat_us_after_split" summarizes the requests started S seconds or more into the load.
 // `estimated_tokens` is what the chain budgets for each request (`Request::estimated_tokens()`: every
 // prompt has the same length). CPU is getrusage (user + sys) over the load phase only. The load starts
 // once the chain is configured and, with Redis, a first Redis command went through or failed; with
@@ -78,13 +79,15 @@ struct Options {
     int threads = 1;
     std::string wait_start;
     std::string ready_file;
+    // Latencies of requests started this long into the load are also reported apart (`lat_us_after_split`).
+    double split_at = -1;
 };
 
 [[noreturn]] void usage(std::string_view why) {
     std::cerr << "instances_instance: " << why
               << "\nusage: instances_instance --upstream http://127.0.0.1:PORT/v1 (--redis-port P | --local) [--keys N] [--tpm N]\n"
                  "       [--rpm N] [--redis-timeout-ms N] [--concurrency C] [--seconds S] [--max-tokens N] [--threads T]\n"
-                 "       [--wait-start FILE] [--ready-file FILE]\n";
+                 "       [--wait-start FILE] [--ready-file FILE] [--split-at S]\n";
     std::exit(2);
 }
 
@@ -110,6 +113,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--threads") o.threads = static_cast<int>(number());
         else if (a == "--wait-start") o.wait_start = value();
         else if (a == "--ready-file") o.ready_file = value();
+        else if (a == "--split-at") o.split_at = number();
         else usage("unknown argument " + std::string(a));
     }
     if (o.upstream.empty()) usage("--upstream is required");
@@ -161,11 +165,13 @@ struct Tally {
     std::uint64_t failed = 0;
     std::map<std::string, std::uint64_t> by_label;
     std::vector<std::int64_t> lat_us;
+    std::vector<std::int64_t> lat_us_after_split;
 };
 
 struct Run {
     Options opts;
     steady::time_point end;
+    steady::time_point split = steady::time_point::max();
     std::atomic<std::uint64_t> next{0};
     std::atomic<int> running{0};
     std::vector<Tally> tallies;
@@ -189,7 +195,9 @@ asio::awaitable<void> worker(ChainT& chain, Run& run, std::size_t index) {
         } catch (std::exception const& e) {
             std::cerr << "instances_instance: a request threw: " << e.what() << "\n";
         }
-        t.lat_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count());
+        auto const lat = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count();
+        t.lat_us.push_back(lat);
+        if (t0 >= run.split) t.lat_us_after_split.push_back(lat);
         ++t.requests;
         if (answered) ++t.by_label[label.empty() ? std::string("(none)") : label];
         else ++t.failed;
@@ -283,6 +291,7 @@ int run_load(Options const& o) {
     auto const cpu0 = cpu_us();
     auto const t0 = steady::now();
     run.end = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.seconds));
+    if (o.split_at >= 0) run.split = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.split_at));
     for (std::size_t i = 0; i < run.tallies.size(); ++i) asio::co_spawn(io, worker(chain, run, i), asio::detached);
     done.get_future().wait();
     auto const cpu = cpu_us() - cpu0;
@@ -294,12 +303,17 @@ int run_load(Options const& o) {
         all.failed += t.failed;
         for (auto const& [label, n] : t.by_label) all.by_label[label] += n;
         all.lat_us.insert(all.lat_us.end(), t.lat_us.begin(), t.lat_us.end());
+        all.lat_us_after_split.insert(all.lat_us_after_split.end(), t.lat_us_after_split.begin(), t.lat_us_after_split.end());
     }
-    std::sort(all.lat_us.begin(), all.lat_us.end());
-    auto pct = [&](double p) -> std::int64_t {
-        if (all.lat_us.empty()) return 0;
-        auto i = static_cast<std::size_t>(p * static_cast<double>(all.lat_us.size() - 1) + 0.5);
-        return all.lat_us[std::min(i, all.lat_us.size() - 1)];
+    auto summary = [](std::vector<std::int64_t>& v) {
+        std::sort(v.begin(), v.end());
+        auto pct = [&](double p) -> std::int64_t {
+            if (v.empty()) return 0;
+            auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+            return v[std::min(i, v.size() - 1)];
+        };
+        boost::json::object s{{"p50", pct(0.50)}, {"p99", pct(0.99)}, {"max", v.empty() ? 0 : v.back()}, {"n", v.size()}};
+        return s;
     };
     boost::json::object labels;
     for (auto const& [label, n] : all.by_label) labels[label] = n;
@@ -308,11 +322,12 @@ int run_load(Options const& o) {
         {"requests", all.requests},
         {"by_label", std::move(labels)},
         {"failed", all.failed},
-        {"lat_us", {{"p50", pct(0.50)}, {"p99", pct(0.99)}, {"max", all.lat_us.empty() ? 0 : all.lat_us.back()}}},
+        {"lat_us", summary(all.lat_us)},
         {"cpu_us_per_request", all.requests ? static_cast<double>(cpu) / static_cast<double>(all.requests) : 0.0},
         {"req_per_s", elapsed > 0 ? static_cast<double>(all.requests) / elapsed : 0.0},
         {"estimated_tokens", probe.estimated_tokens()},
         {"elapsed_s", elapsed}};
+    if (o.split_at >= 0) out["lat_us_after_split"] = summary(all.lat_us_after_split);
     std::cout << boost::json::serialize(out) << std::endl;
     // The chain's idle connections and the state's clients are not torn down: the process ends here.
     std::cerr.flush();

@@ -234,6 +234,10 @@ def show(reports):
         say(f"  instance {i}: {r['requests']} requests, by label {json.dumps(r['by_label'], sort_keys=True)}, "
             f"failed {r['failed']}, latency p50 {lat['p50'] / 1000:.1f} ms p99 {lat['p99'] / 1000:.1f} ms "
             f"max {lat['max'] / 1000:.1f} ms, {r['req_per_s']:.0f} req/s")
+        if "lat_us_after_split" in r:
+            s = r["lat_us_after_split"]
+            say(f"    requests started after the event: {s['n']}, latency p50 {s['p50'] / 1000:.1f} ms "
+                f"p99 {s['p99'] / 1000:.1f} ms max {s['max'] / 1000:.1f} ms")
         if r["stderr"]:
             say("    its stderr (last lines):\n" + r["stderr"])
 
@@ -320,7 +324,7 @@ def redis_outage(a, how):
     up = Upstream(a.bin_dir)
     # A budget far above the load: every request reads and reserves in Redis, as a budgeted deployment does.
     args = ["--upstream", up.base + "/v1", "--redis-port", str(redis.port), "--keys", "3", "--concurrency", "8",
-            "--tpm", "1000000000"]
+            "--tpm", "1000000000", "--split-at", "1"]
     action = redis.kill if how == "kill" else redis.stop
     try:
         reports = run_instances(a.bin_dir, 2, args, 4, at=(1.0, action), label=f"redis-{how}")
