@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -238,7 +239,8 @@ template <class ChainT>
 asio::awaitable<void> warm_up(ChainT& chain, Options const& o, std::vector<std::string> ids) {
     if constexpr (ChainT::sharing) {
         auto& state = chain.shared_state();
-        if constexpr (requires { state.pull(std::string(), ids); }) {
+        using Pulled = asio::awaitable<std::optional<cascade::SharedTierState>>;
+        if constexpr (requires { { state.pull(std::string(), ids) } -> std::same_as<Pulled>; }) {
             std::string const tier = "groq";
             auto known = co_await state.pull(tier, ids);
             if (!known) std::cerr << "instances_instance: the first redis read failed\n";

@@ -299,8 +299,12 @@ def budget(a):
         args = ["--upstream", up.base + "/v1", "--keys", "1", "--tpm", str(tpm), "--concurrency", str(concurrency),
                 "--max-tokens", str(max_tokens)]
         args += ["--local"] if mode == "local" else ["--redis-port", str(redis.port)]
+        wall0 = time.time()
         reports = run_instances(a.bin_dir, instances, args, seconds, label=f"budget {mode}")
+        wall1 = time.time()
         show(reports)
+        if int(wall0 // 60) != int(wall1 // 60):
+            say("  (this run crossed a wall-clock minute boundary: a per-minute counter starts afresh there)")
         for r in reports:
             if r["estimated_tokens"] != est:
                 raise HarnessError(f"the instance estimates {r['estimated_tokens']} tokens a request, the driver {est}")
