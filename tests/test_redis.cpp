@@ -12,10 +12,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <future>
+#include <stdexcept>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -24,6 +28,32 @@ using cascade::test::ScriptedTier;
 using cascade::test::Step;
 
 namespace {
+// Runs `aw` on `io` until it finished (the client's background work may keep `io` busy for ever), or
+// gives up after 20 s.
+template <class T>
+T finish(asio::io_context& io, asio::awaitable<T> aw) {
+    auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
+    auto const give_up = std::chrono::steady_clock::now() + 20s;
+    while (fut.wait_for(0s) != std::future_status::ready) {
+        if (std::chrono::steady_clock::now() > give_up) throw std::runtime_error("finish: gave up after 20 s");
+        io.restart();
+        io.run_one_for(10ms);
+    }
+    return fut.get();
+}
+
+// Runs `io` until `done()` or `limit` passed; returns `done()`.
+template <class Pred>
+bool poll_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 5s) {
+    auto const give_up = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > give_up) return false;
+        io.restart();
+        if (io.run_for(10ms) == 0) std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 cascade::RedisCacheConfig config_for(cascade::test::RedisServer const& server, std::vector<std::string>* log = nullptr) {
     cascade::RedisCacheConfig cfg;
     cfg.server.port = server.port();
@@ -65,7 +95,7 @@ TEST_CASE("the redis client sends commands and reads every reply type", "[redis]
         REQUIRE(arr->elements.size() == 2);
         CHECK(arr->elements[1].str == "b");
     };
-    cascade::test::run(io, body());
+    finish(io, body());
     CHECK(client.connections_opened() == 1);  // one connection served every command
 }
 
@@ -77,9 +107,12 @@ TEST_CASE("a redis server that is down fails a command within its timeout", "[re
     cascade::redis::Client client(io.get_executor(), cfg);
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::string> ping{"PING"};
-    auto r = cascade::test::run(io, client.command(ping));
+    auto r = finish(io, client.command(ping));
     CHECK_FALSE(r.has_value());
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    auto next = finish(io, client.command(ping));
+    REQUIRE_FALSE(next.has_value());
+    CHECK(next.error() == cascade::redis::Error::unavailable);
 }
 
 TEST_CASE("the redis cache stores an answer with a TTL and serves it to another instance", "[redis][cache]") {
@@ -106,7 +139,7 @@ TEST_CASE("the redis cache stores an answer with a TTL and serves it to another 
         auto ttl = co_await raw.command(ttl_cmd);
         CHECK(ttl->integer > 86000);
     };
-    cascade::test::run(io, body());
+    finish(io, body());
 }
 
 TEST_CASE("a bad redis configuration is a clear error at configure", "[redis][cache]") {
@@ -130,8 +163,8 @@ TEST_CASE("two chains sharing a redis cache: the second instance's identical req
     REQUIRE(a.cache().configure(io.get_executor(), config_for(server)).empty());
     REQUIRE(b.cache().configure(io.get_executor(), config_for(server)).empty());
     auto req = cascade::Request::chat("sys", "same prompt");
-    auto first = cascade::test::run(io, a.complete(req));
-    auto second = cascade::test::run(io, b.complete(req));
+    auto first = finish(io, a.complete(req));
+    auto second = finish(io, b.complete(req));
     CHECK(first.label == "groq");
     CHECK(second.label == "cache");
     CHECK(second.cached_label == "groq");
@@ -149,7 +182,7 @@ TEST_CASE("killing redis-server mid-run: every request still gets its answer", "
     auto cfg = config_for(*server, &log);
     cfg.server.command_timeout = 50ms;
     REQUIRE(chain.cache().configure(io.get_executor(), cfg).empty());
-    std::atomic<int> answered{0}, from_llm{0};
+    std::atomic<int> answered{0}, from_llm{0}, finished{0};
     constexpr int workers = 8, per_worker = 30;
     auto worker = [&](int w) -> asio::awaitable<void> {
         for (int i = 0; i < per_worker; ++i) {
@@ -158,6 +191,8 @@ TEST_CASE("killing redis-server mid-run: every request still gets its answer", "
             ++answered;
             if (c.label != "fallback-template") ++from_llm;
         }
+        // The client's probe keeps reconnecting to the dead server: the io_context never runs out of work.
+        if (++finished == workers) io.stop();
     };
     for (int w = 0; w < workers; ++w) asio::co_spawn(io, worker(w), asio::detached);
     std::thread killer([&] {
@@ -200,8 +235,8 @@ TEST_CASE("instance A's 429 on key 1 sends instance B's next request to key 2 wi
     REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
     REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
     auto req = cascade::Request::chat("sys", "prompt");
-    CHECK(cascade::test::run(io, a.complete(req)).label == "groq2");
-    auto from_b = cascade::test::run(io, b.complete(req));
+    CHECK(finish(io, a.complete(req)).label == "groq2");
+    auto from_b = finish(io, b.complete(req));
     CHECK(from_b.label == "groq2");
     CHECK(groq_b.calls(0) == 0);
     CHECK(from_b.trail.empty());
@@ -216,8 +251,8 @@ TEST_CASE("instance A's 1010 block makes instance B skip the provider", "[redis]
     REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
     REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
     auto req = cascade::Request::chat("sys", "prompt");
-    CHECK(cascade::test::run(io, a.complete(req)).label == "fallback-template");
-    auto from_b = cascade::test::run(io, b.complete(req));
+    CHECK(finish(io, a.complete(req)).label == "fallback-template");
+    auto from_b = finish(io, b.complete(req));
     CHECK(from_b.label == "fallback-template");
     CHECK(groq_b.total_calls() == 0);
     REQUIRE(from_b.trail.size() == 1);
@@ -236,8 +271,8 @@ TEST_CASE("token use is counted across instances: a key another instance filled 
     REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
     auto req = cascade::Request::chat("sys", "prompt");
     req.max_tokens = 2000;
-    CHECK(cascade::test::run(io, a.complete(req)).label == "groq1");  // key 1 now has 4,000 of 6,000 used
-    CHECK(cascade::test::run(io, b.complete(req)).label == "groq2");  // b's own bucket is full, the shared one is not
+    CHECK(finish(io, a.complete(req)).label == "groq1");  // key 1 now has 4,000 of 6,000 used
+    CHECK(finish(io, b.complete(req)).label == "groq2");  // b's own bucket is full, the shared one is not
     CHECK(groq_b.calls(0) == 0);
 }
 
@@ -251,7 +286,7 @@ TEST_CASE("shared state with redis down: requests are still answered", "[redis][
     cfg.log = [](std::string_view) {};
     REQUIRE(chain.shared_state().configure(io.get_executor(), cfg).empty());
     auto req = cascade::Request::chat("sys", "prompt");
-    CHECK(cascade::test::run(io, chain.complete(req)).label == "groq1");
+    CHECK(finish(io, chain.complete(req)).label == "groq1");
     CHECK(chain.shared_state().errors() > 0);
 }
 
@@ -306,18 +341,24 @@ private:
     std::vector<std::shared_ptr<asio::ip::tcp::socket>> sockets_;
 };
 
-// Sends PING twice: the first answer comes from `server`'s first connection, the second from a fresh one.
+// Sends PING twice: the first answer comes from `server`'s first connection, the second, once the client
+// is available again, from the probe's fresh one.
 std::pair<boost::system::result<cascade::redis::Reply>, boost::system::result<cascade::redis::Reply>>
 ping_twice(asio::io_context& io, RawServer& server, cascade::redis::Client& client) {
     std::vector<std::string> ping{"PING"};
     auto body = [&]() -> asio::awaitable<std::pair<boost::system::result<cascade::redis::Reply>,
                                                    boost::system::result<cascade::redis::Reply>>> {
         auto first = co_await client.command(ping);
+        asio::steady_timer tick(co_await asio::this_coro::executor);
+        for (int i = 0; i < 500 && !client.available(); ++i) {
+            tick.expires_after(10ms);
+            co_await tick.async_wait(asio::use_awaitable);
+        }
         auto second = co_await client.command(ping);
         server.stop();
         co_return std::pair(std::move(first), std::move(second));
     };
-    return cascade::test::run(io, body());
+    return finish(io, body());
 }
 
 // Every reply in `wire`, fed `chunk` bytes at a time, then the reader's error if it failed.
@@ -345,7 +386,7 @@ ReadAll read_all(std::string_view wire, std::size_t max_bytes, std::size_t max_e
 }
 } // namespace
 
-TEST_CASE("a reply announcing 2^31-1 array elements fails as too large, and the next command works on a fresh connection",
+TEST_CASE("a reply announcing 2^31-1 array elements fails as too large, and commands work again on a fresh connection once the client is available",
           "[redis][bounds]") {
     asio::io_context io;
     RawServer server(io, "*2147483647\r\n");
@@ -359,7 +400,7 @@ TEST_CASE("a reply announcing 2^31-1 array elements fails as too large, and the 
     CHECK(first.error().message() == "reply from the redis server past max_reply_bytes or max_reply_elements");
     REQUIRE(second.has_value());
     CHECK(second->str == "PONG");
-    CHECK(client.connections_opened() == 2);  // the connection that sent the bad reply was dropped
+    CHECK(client.connections_opened() == 2);  // the connection that sent the bad reply was dropped, the probe's serves
 }
 
 TEST_CASE("a bulk string longer than max_reply_bytes fails as too large once that many bytes arrived",
@@ -421,4 +462,224 @@ TEST_CASE("reply bounds of zero are a clear error at configure", "[redis][bounds
     cfg.max_reply_bytes = 1;
     cfg.max_reply_elements = 0;
     CHECK(cascade::redis::check(cfg, "redis cache") == "redis cache: server.max_reply_elements is 0");
+}
+
+// --- The client: pipelining, unavailability, subscriptions, lifetime ------------------------------------
+
+namespace {
+struct StateLog {
+    std::vector<std::pair<bool, std::string>> calls;  // touched on the client's strand only
+    std::function<void(bool, std::string_view)> callback() {
+        return [this](bool up, std::string_view why) { calls.emplace_back(up, std::string(why)); };
+    }
+};
+
+cascade::redis::Config client_config(std::uint16_t port) {
+    cascade::redis::Config cfg;
+    cfg.port = port;
+    cfg.command_timeout = 200ms;
+    cfg.reconnect_min = 20ms;
+    cfg.reconnect_max = 200ms;
+    return cfg;
+}
+} // namespace
+
+TEST_CASE("backoff waits are drawn in [step/2, step), the step doubles up to the maximum, and reset starts over",
+          "[redis][client]") {
+    cascade::redis::detail::Backoff b(50ms, 200ms);
+    CHECK(b.next(0.0) == 25ms);
+    CHECK(b.next(0.0) == 50ms);
+    CHECK(b.next(0.0) == 100ms);
+    auto capped = b.next(0.999);
+    CHECK(capped >= 100ms);
+    CHECK(capped < 200ms);
+    b.reset();
+    CHECK(b.next(0.5) == 37ms);
+}
+
+TEST_CASE("200 concurrent commands from two threads each get their own reply over one connection",
+          "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io(2);
+    auto cfg = client_config(server.port());
+    cfg.command_timeout = 5s;
+    cascade::redis::Client client(io.get_executor(), cfg);
+    constexpr int n = 200;
+    std::vector<std::string> replies(n);  // element i written by command i only
+    std::atomic<int> done{0};
+    auto one = [&](int i) -> asio::awaitable<void> {
+        std::vector<std::string> args{"ECHO", "reply " + std::to_string(i)};
+        auto r = co_await client.command(std::move(args));
+        replies[static_cast<std::size_t>(i)] = r ? r->str : "error: " + r.error().message();
+        ++done;
+    };
+    for (int i = 0; i < n; ++i) asio::co_spawn(io, one(i), asio::detached);
+    std::thread second([&] { io.run_for(20s); });
+    io.run_for(20s);
+    second.join();
+    REQUIRE(done == n);
+    for (int i = 0; i < n; ++i) CHECK(replies[static_cast<std::size_t>(i)] == "reply " + std::to_string(i));
+    CHECK(client.connections_opened() == 1);
+}
+
+TEST_CASE("a hung server costs one command timeout: then the client is unavailable until it answers again",
+          "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    StateLog states;
+    auto cfg = client_config(server.port());
+    cfg.on_state = states.callback();
+    cascade::redis::Client client(io.get_executor(), cfg);
+    REQUIRE(finish(io, client.command({"SET", "k", "before"})).has_value());
+
+    server.pause();
+    auto hung = finish(io, client.command({"GET", "k"}));
+    REQUIRE_FALSE(hung.has_value());
+    CHECK(hung.error() == asio::error::timed_out);
+    auto next = finish(io, client.command({"GET", "k"}));
+    REQUIRE_FALSE(next.has_value());
+    CHECK(next.error() == cascade::redis::Error::unavailable);
+    CHECK(next.error().message() == "redis server unavailable; reconnecting in the background");
+    CHECK_FALSE(client.available());
+    REQUIRE(states.calls.size() == 1);
+    CHECK_FALSE(states.calls[0].first);
+    CHECK(states.calls[0].second == boost::system::error_code(asio::error::timed_out).message());
+
+    server.resume();
+    CHECK(poll_until(io, [&] { return client.available(); }));
+    REQUIRE(states.calls.size() == 2);
+    CHECK(states.calls[1].first);
+    auto after = finish(io, client.command({"GET", "k"}));
+    REQUIRE(after.has_value());
+    CHECK(after->str == "before");
+}
+
+TEST_CASE("a killed server fails the command, then the client is unavailable until the server is back",
+          "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    StateLog states;
+    auto cfg = client_config(server.port());
+    cfg.on_state = states.callback();
+    cascade::redis::Client client(io.get_executor(), cfg);
+    REQUIRE(finish(io, client.command({"PING"})).has_value());
+
+    server.kill();
+    CHECK_FALSE(finish(io, client.command({"PING"})).has_value());
+    auto next = finish(io, client.command({"PING"}));
+    REQUIRE_FALSE(next.has_value());
+    CHECK(next.error() == cascade::redis::Error::unavailable);
+    CHECK_FALSE(client.available());
+
+    server.start();
+    CHECK(poll_until(io, [&] { return client.available(); }));
+    auto after = finish(io, client.command({"INCR", "n"}));
+    REQUIRE(after.has_value());
+    CHECK(after->integer == 1);
+    REQUIRE(states.calls.size() == 2);
+    CHECK_FALSE(states.calls[0].first);
+    CHECK(states.calls[1].first);
+}
+
+namespace {
+// PUBLISH through the command connection, retried while the client is still unavailable; the number of
+// subscribers that received it, or -1.
+long long publish(asio::io_context& io, cascade::redis::Client& client, std::string channel, std::string payload) {
+    long long receivers = -1;
+    poll_until(io, [&] {
+        if (!client.available()) return false;
+        auto r = finish(io, client.command({"PUBLISH", channel, payload}));
+        if (r && r->type == cascade::redis::Reply::Type::integer) receivers = r->integer;
+        return receivers > 0;
+    });
+    return receivers;
+}
+} // namespace
+
+TEST_CASE("a subscription is ready, receives messages, and after a server restart is ready again and receives new ones",
+          "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    cascade::redis::Client client(io.get_executor(), client_config(server.port()));
+    std::vector<std::pair<std::string, std::string>> messages;
+    int ready = 0;
+    client.subscribe(
+        {"news"}, [&](std::string_view ch, std::string_view payload) { messages.emplace_back(ch, payload); },
+        [&] { ++ready; });
+    REQUIRE(poll_until(io, [&] { return ready == 1; }));
+    CHECK(publish(io, client, "news", "hello") == 1);
+    REQUIRE(poll_until(io, [&] { return messages.size() == 1; }));
+    CHECK(messages[0] == std::pair<std::string, std::string>("news", "hello"));
+
+    server.kill();
+    server.start();
+    REQUIRE(poll_until(io, [&] { return ready == 2; }));
+    CHECK(publish(io, client, "news", "after restart") == 1);
+    REQUIRE(poll_until(io, [&] { return messages.size() == 2; }));
+    CHECK(messages[1] == std::pair<std::string, std::string>("news", "after restart"));
+    CHECK(ready == 2);
+}
+
+TEST_CASE("a subscription to a hung server is dropped by its unanswered ping and re-established after it resumes",
+          "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    auto cfg = client_config(server.port());
+    cfg.subscriber_ping = 50ms;
+    cascade::redis::Client client(io.get_executor(), cfg);
+    int ready = 0;
+    client.subscribe({"news"}, [](std::string_view, std::string_view) {}, [&] { ++ready; });
+    REQUIRE(poll_until(io, [&] { return ready == 1; }));
+    auto const opened = client.connections_opened();
+
+    server.pause();
+    // A new connection attempt while paused: the ping noticed the hang and dropped the subscription.
+    CHECK(poll_until(io, [&] { return client.connections_opened() > opened; }));
+    CHECK(ready == 1);
+    server.resume();
+    REQUIRE(poll_until(io, [&] { return ready == 2; }));
+    CHECK(publish(io, client, "news", "x") == 1);
+}
+
+TEST_CASE("close fails a pending command with operation_aborted and every later one at once", "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    auto cfg = client_config(server.port());
+    cfg.command_timeout = 10s;
+    cascade::redis::Client client(io.get_executor(), cfg);
+    REQUIRE(finish(io, client.command({"PING"})).has_value());
+    server.pause();
+    auto pending = asio::co_spawn(io, client.command({"PING"}), asio::use_future);
+    io.restart();
+    io.run_for(50ms);
+    client.close();
+    poll_until(io, [&] { return pending.wait_for(0s) == std::future_status::ready; });
+    REQUIRE(pending.wait_for(0s) == std::future_status::ready);
+    auto r = pending.get();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == asio::error::operation_aborted);
+    CHECK_FALSE(client.available());
+    auto later = finish(io, client.command({"PING"}));
+    REQUIRE_FALSE(later.has_value());
+    CHECK(later.error() == asio::error::operation_aborted);
+    server.resume();
+}
+
+TEST_CASE("destroying the client while its commands and subscription are in flight is safe", "[redis][client]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    auto client = std::make_unique<cascade::redis::Client>(io.get_executor(), client_config(server.port()));
+    client->subscribe({"news"}, [](std::string_view, std::string_view) {}, [] {});
+    std::vector<std::future<boost::system::result<cascade::redis::Reply>>> results;
+    for (int i = 0; i < 20; ++i) results.push_back(asio::co_spawn(io, client->command({"PING"}), asio::use_future));
+    io.restart();
+    io.run_one();
+    client.reset();
+    io.restart();
+    io.run_for(5s);  // everything stops: the io_context runs out of work
+    for (auto& f : results) {
+        REQUIRE(f.wait_for(0s) == std::future_status::ready);
+        auto r = f.get();
+        CHECK((r.has_value() || r.error() == asio::error::operation_aborted));
+    }
 }

@@ -48,7 +48,16 @@ inline bool port_accepts(std::uint16_t port) {
 
 class RedisServer {
 public:
-    RedisServer() : port_(free_loopback_port()) {
+    RedisServer() : port_(free_loopback_port()) { start(); }
+    RedisServer(RedisServer const&) = delete;
+    RedisServer& operator=(RedisServer const&) = delete;
+    ~RedisServer() { stop(); }
+
+    std::uint16_t port() const noexcept { return port_; }
+
+    // Starts the server again on the same port, after `kill` or `stop`; a no-op while it runs.
+    void start() {
+        if (pid_ > 0) return;
         std::string port = std::to_string(port_);
         std::vector<std::string> args{"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"};
@@ -69,11 +78,14 @@ public:
             throw std::runtime_error("redis-server did not start listening on 127.0.0.1:" + port);
         }
     }
-    RedisServer(RedisServer const&) = delete;
-    RedisServer& operator=(RedisServer const&) = delete;
-    ~RedisServer() { stop(); }
 
-    std::uint16_t port() const noexcept { return port_; }
+    // Freezes the server (SIGSTOP), as a hung one: the kernel still accepts connections, nothing answers.
+    void pause() {
+        if (pid_ > 0) ::kill(pid_, SIGSTOP);
+    }
+    void resume() {
+        if (pid_ > 0) ::kill(pid_, SIGCONT);
+    }
 
     // Kills the server at once (SIGKILL), as a crash would.
     void kill() {
@@ -86,6 +98,7 @@ public:
 
     void stop() {
         if (pid_ > 0) {
+            ::kill(pid_, SIGCONT);  // a paused server would keep SIGTERM pending forever
             ::kill(pid_, SIGTERM);
             ::waitpid(pid_, nullptr, 0);
             pid_ = -1;

@@ -1,29 +1,23 @@
 #pragma once
 /// @file
 /// @brief A small asynchronous Redis client: hiredis's RESP formatter and reader for the protocol, Asio
-/// for the I/O, so nothing blocks the `io_context`. Every command has a bounded timeout.
+/// for the I/O, so nothing blocks the `io_context`. Commands are pipelined on one connection, every command
+/// has a bounded timeout, and a failed or hung server makes the client unavailable (commands fail at once)
+/// until a background probe reconnects. Definitions are in `impl/redis.hpp`.
 ///
 /// Link hiredis (`-lhiredis`) to use it.
 
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/error.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/system/result.hpp>
 
 #include <hiredis/hiredis.h>
 
 #include <array>
+#include <functional>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,8 +36,16 @@ struct Config {
     int database = 0;
     /// Whole round trip of one command, connecting included; past it the command fails with `timed_out`.
     std::chrono::milliseconds command_timeout{100};
-    /// Idle connections kept for reuse.
-    std::size_t max_idle = 4;
+    /// First wait before a reconnection attempt (command connection and subscriptions); it doubles after
+    /// each failed attempt up to `reconnect_max`. Each wait is drawn at random in [step/2, step).
+    std::chrono::milliseconds reconnect_min{50};
+    /// Longest step between reconnection attempts.
+    std::chrono::milliseconds reconnect_max{2'000};
+    /// How often a subscription connection sends `PING`; no answer within `command_timeout` drops it.
+    std::chrono::milliseconds subscriber_ping{1'000};
+    /// Called on the client's strand once when the client becomes unavailable (`up` false, `why` the
+    /// error's message, never the password) and once when it is available again (`up` true).
+    std::function<void(bool up, std::string_view why)> on_state;
     /// Bytes one reply may take on the wire: past it, while the reply is still arriving, the command fails
     /// with `Error::reply_too_large` and the connection is dropped. A server that announces
     /// `$2147483647` would otherwise be buffered without bound.
@@ -60,6 +62,9 @@ inline std::string check(Config const& cfg, std::string_view who) {
     if (cfg.command_timeout.count() <= 0) return std::string(who) + ": server.command_timeout must be positive";
     if (cfg.max_reply_bytes == 0) return std::string(who) + ": server.max_reply_bytes is 0";
     if (cfg.max_reply_elements == 0) return std::string(who) + ": server.max_reply_elements is 0";
+    if (cfg.reconnect_min.count() <= 0) return std::string(who) + ": server.reconnect_min must be positive";
+    if (cfg.reconnect_max < cfg.reconnect_min) return std::string(who) + ": server.reconnect_max is below reconnect_min";
+    if (cfg.subscriber_ping.count() <= 0) return std::string(who) + ": server.subscriber_ping must be positive";
     return {};
 }
 
@@ -71,12 +76,14 @@ struct Reply {
     std::vector<Reply> elements;
 };
 
-/// @brief Errors of the client (besides Asio's). Either one drops the connection.
+/// @brief Errors of the client (besides Asio's).
 enum class Error {
-    /// The server answered something that is not RESP.
+    /// The server answered something that is not RESP. Drops the connection.
     protocol = 1,
-    /// The reply is past `Config::max_reply_bytes` or `Config::max_reply_elements`.
+    /// The reply is past `Config::max_reply_bytes` or `Config::max_reply_elements`. Drops the connection.
     reply_too_large,
+    /// The connection failed recently and has not been re-established yet: the command was not sent.
+    unavailable,
 };
 
 namespace detail {
@@ -120,6 +127,7 @@ public:
     std::string message(int ev) const override {
         if (ev == static_cast<int>(Error::reply_too_large))
             return "reply from the redis server past max_reply_bytes or max_reply_elements";
+        if (ev == static_cast<int>(Error::unavailable)) return "redis server unavailable; reconnecting in the background";
         return "unreadable reply from the redis server";
     }
 };
@@ -216,119 +224,69 @@ private:
     bool too_large_ = false;
     std::optional<Error> failed_;
 };
+
+struct ClientState;
 } // namespace detail
 
-/// @brief An asynchronous Redis client with a small pool of connections. Thread-safe.
+/// @brief An asynchronous Redis client: one pipelined connection for commands, one per subscription.
+/// Thread-safe: callers may be on several threads of one `io_context`; the state is kept on a strand.
+///
+/// The connection opens with the first command (`AUTH` if `password`, `SELECT` if `database`). Any failure
+/// of it (refused, reset, unreadable or oversized reply, a command past `command_timeout`) fails every
+/// command pending on it and makes the client unavailable: `command` then fails at once with
+/// `Error::unavailable` while a background probe reconnects (backoff `reconnect_min`..`reconnect_max`,
+/// then `PING`). Destroy the client before its `io_context`; operations still running keep the internal
+/// state alive, so destroying it while they run is safe.
+/// @code
+/// cascade::redis::Client client(io.get_executor(), cfg);
+/// std::vector<std::string> args{"INCR", "hits"};  // a named local: see GCC PR 100611
+/// auto r = co_await client.command(std::move(args));
+/// if (r && r->type == cascade::redis::Reply::Type::integer) use(r->integer);
+/// @endcode
 class Client {
 public:
-    Client(boost::asio::any_io_executor ex, Config cfg) : ex_(std::move(ex)), cfg_(std::move(cfg)) {}
+    Client(boost::asio::any_io_executor ex, Config cfg);
+    /// @brief Calls `close()`.
+    ~Client();
     Client(Client const&) = delete;
     Client& operator=(Client const&) = delete;
 
-    Config const& config() const noexcept { return cfg_; }
+    Config const& config() const noexcept;
 
     /// @brief Sends one command (`{"SET", key, value, "EX", "60"}`) and returns its reply, or an error:
-    /// `timed_out` past `command_timeout`, the socket's error, `Error::protocol`, `Error::reply_too_large`
-    /// (the last two drop the connection; the next command opens a fresh one). An error reply from the
-    /// server (`-ERR ...`) is a Reply of type `error`, not a failure of the call.
-    boost::asio::awaitable<boost::system::result<Reply>> command(std::vector<std::string> args) {
-        using namespace boost::asio::experimental::awaitable_operators;
-        std::string wire = detail::format(args);
-        std::shared_ptr<Connection> conn = take();
-        boost::asio::steady_timer timer(ex_, cfg_.command_timeout);
-        auto exchange = run(conn, std::move(wire));
-        auto expiry = timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-        auto raced = co_await (std::move(exchange) || std::move(expiry));
-        if (raced.index() == 1) co_return boost::system::error_code(boost::asio::error::timed_out);
-        auto r = std::move(std::get<0>(raced));
-        if (r) give_back(std::move(conn));
-        co_return r;
-    }
+    /// `Error::unavailable` at once while the client is unavailable; `timed_out` when a command on the
+    /// connection (this one or an earlier one) was not answered within `command_timeout`; the socket's
+    /// error, `Error::protocol` or `Error::reply_too_large` when the connection failed;
+    /// `operation_aborted` after `close()`. An error reply from the server (`-ERR ...`) is a Reply of type
+    /// `error`, not a failure. Not cancellable: it always completes within `command_timeout`.
+    boost::asio::awaitable<boost::system::result<Reply>> command(std::vector<std::string> args);
 
-    /// @brief Connections opened so far.
-    std::size_t connections_opened() const {
-        std::lock_guard lock(mutex_);
-        return opened_;
-    }
+    /// @brief Subscribes to `channels` on a connection of its own (`AUTH`, no `SELECT`), kept up in the
+    /// background: `on_ready()` after every (re)subscription (reload what may have been missed), then
+    /// `on_message(channel, payload)` per message. A connection that does not answer `PING` (every
+    /// `subscriber_ping`) within `command_timeout` is dropped and re-established. Handlers run on the
+    /// client's strand; the views are valid during the call. No channels: nothing happens.
+    void subscribe(std::vector<std::string> channels,
+                   std::function<void(std::string_view channel, std::string_view payload)> on_message,
+                   std::function<void()> on_ready);
+
+    /// @brief False from a failure of the command connection until the probe re-established it.
+    bool available() const noexcept;
+
+    /// @brief Stops everything: pending commands fail with `operation_aborted`, sockets and timers close,
+    /// later commands fail at once. Idempotent.
+    void close();
+
+    /// @brief Connections opened so far (command, probe and subscription connections).
+    std::size_t connections_opened() const noexcept;
 
 private:
-    struct Connection {
-        Connection(boost::asio::any_io_executor ex, Config const& cfg)
-            : socket(std::move(ex)), reader(cfg.max_reply_bytes, cfg.max_reply_elements) {}
-        boost::asio::ip::tcp::socket socket;
-        detail::ReplyReader reader;
-        bool ready = false;
-    };
-
-    std::shared_ptr<Connection> take() {
-        std::lock_guard lock(mutex_);
-        if (!idle_.empty()) {
-            auto c = std::move(idle_.back());
-            idle_.pop_back();
-            return c;
-        }
-        return std::make_shared<Connection>(ex_, cfg_);
-    }
-
-    void give_back(std::shared_ptr<Connection> c) {
-        std::lock_guard lock(mutex_);
-        if (idle_.size() < cfg_.max_idle) idle_.push_back(std::move(c));
-    }
-
-    boost::asio::awaitable<boost::system::result<Reply>> roundtrip(Connection& c, std::string const& wire) {
-        auto [wec, wn] = co_await boost::asio::async_write(c.socket, boost::asio::buffer(wire),
-                                                           boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (wec) co_return wec;
-        std::array<char, 4096> buf{};
-        for (;;) {
-            auto next = c.reader.next();
-            if (!next) co_return next.error();
-            if (*next) co_return std::move(**next);
-            auto [rec, n] = co_await c.socket.async_read_some(boost::asio::buffer(buf), boost::asio::as_tuple(boost::asio::use_awaitable));
-            if (rec) co_return rec;
-            c.reader.feed(buf.data(), n);
-        }
-    }
-
-    boost::asio::awaitable<boost::system::result<Reply>> run(std::shared_ptr<Connection> conn, std::string wire) {
-        if (!conn->ready) {
-            boost::asio::ip::tcp::resolver resolver(ex_);
-            auto [rec, eps] = co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port),
-                                                              boost::asio::as_tuple(boost::asio::use_awaitable));
-            if (rec) co_return rec;
-            auto [cec, ep] = co_await boost::asio::async_connect(conn->socket, eps, boost::asio::as_tuple(boost::asio::use_awaitable));
-            if (cec) co_return cec;
-            {
-                std::lock_guard lock(mutex_);
-                ++opened_;
-            }
-            if (!cfg_.password.empty()) {
-                // Named locals: g++ 12 miscompiles braced temporaries inside a co_await expression.
-                std::vector<std::string> args{"AUTH", cfg_.password};
-                std::string wire_auth = detail::format(args);
-                auto auth = co_await roundtrip(*conn, wire_auth);
-                if (!auth) co_return auth.error();
-                if (auth->type == Reply::Type::error) co_return boost::system::error_code(boost::asio::error::access_denied);
-            }
-            if (cfg_.database != 0) {
-                std::vector<std::string> args{"SELECT", std::to_string(cfg_.database)};
-                std::string wire_select = detail::format(args);
-                auto sel = co_await roundtrip(*conn, wire_select);
-                if (!sel) co_return sel.error();
-            }
-            conn->ready = true;
-        }
-        co_return co_await roundtrip(*conn, wire);
-    }
-
-    boost::asio::any_io_executor ex_;
-    Config cfg_;
-    mutable std::mutex mutex_;
-    std::vector<std::shared_ptr<Connection>> idle_;
-    std::size_t opened_ = 0;
+    std::shared_ptr<detail::ClientState> st_;
 };
 
 } // namespace cascade::redis
 
 template <>
 struct boost::system::is_error_code_enum<cascade::redis::Error> : std::true_type {};
+
+#include <cascade/net/impl/redis.hpp>
