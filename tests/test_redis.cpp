@@ -683,3 +683,16 @@ TEST_CASE("destroying the client while its commands and subscription are in flig
         CHECK((r.has_value() || r.error() == asio::error::operation_aborted));
     }
 }
+
+TEST_CASE("reconnection and subscriber ping settings are checked at configure", "[redis][client]") {
+    cascade::redis::Config cfg;
+    CHECK(cascade::redis::check(cfg, "redis cache").empty());
+    cfg.reconnect_min = 0ms;
+    CHECK(cascade::redis::check(cfg, "redis cache") == "redis cache: server.reconnect_min must be positive");
+    cfg.reconnect_min = 500ms;
+    cfg.reconnect_max = 100ms;
+    CHECK(cascade::redis::check(cfg, "redis cache") == "redis cache: server.reconnect_max is below reconnect_min");
+    cfg.reconnect_max = 2s;
+    cfg.subscriber_ping = 0ms;
+    CHECK(cascade::redis::check(cfg, "redis cache") == "redis cache: server.subscriber_ping must be positive");
+}

@@ -181,7 +181,7 @@ inline void drop(StatePtr const& st, error_code ec) {
     if (st->closed || (st->phase != Phase::connecting && st->phase != Phase::connected)) return;
     ++st->gen;
     ++st->watch_gen;
-    st->watchdog.cancel();
+    st->watchdog.expires_at(Clock::time_point::max());  // cancels the wait; arm_watchdog compares expiries
     if (st->conn) st->conn->close();
     st->conn.reset();
     st->writing = st->reading = false;
@@ -323,7 +323,7 @@ inline void close_all(StatePtr const& st) {
     st->up = false;
     ++st->gen;
     ++st->watch_gen;
-    st->watchdog.cancel();
+    st->watchdog.expires_at(Clock::time_point::max());  // cancels the wait; arm_watchdog compares expiries
     st->probe_timer.cancel();
     for (auto* c : {&st->conn, &st->probing})
         if (*c) (*c)->close();
