@@ -486,6 +486,116 @@ TEST_CASE("with shared state the pipeline pulls before a tier and publishes what
     check_attempt(p.next(t0), 0, 1);
 }
 
+TEST_CASE("with shared state a probe's answer publishes the closed circuit before the answer", "[engine][shared]") {
+    cascade::CircuitConfig circuit;
+    circuit.break_for = 10s;
+    Book b({1}, true, {}, {}, circuit);
+    b.book.settings.sharing = true;
+    b.tier(0).open_circuit(t0, 10s);
+    auto p = b.request();
+    REQUIRE(p.start(t0 + 11s).step == Step::pull);
+    auto probe = p.next(t0 + 11s);
+    check_attempt(probe, 0, 0);
+    auto news = p.accepted(0, t0 + 11s, 10);
+    REQUIRE(news.step == Step::publish);
+    CHECK(news.news == cascade::engine::News::circuit);
+    CHECK(news.until == Clock::time_point{});  // the epoch: closed
+    CHECK(p.next(t0 + 11s).step == Step::answer);
+    CHECK_FALSE(b.tier(0).is_open());
+}
+
+TEST_CASE("an answer that was not the probe publishes nothing", "[engine][shared]") {
+    Book b({1});
+    b.book.settings.sharing = true;
+    auto p = b.request();
+    REQUIRE(p.start(t0).step == Step::pull);
+    check_attempt(p.next(t0), 0, 0);
+    CHECK(p.accepted(0, t0, 10).step == Step::answer);
+}
+
+TEST_CASE("a shared close closes a circuit opened before it, not one opened since", "[state][shared]") {
+    cascade::TierState st(1, {}, {});
+    st.open_circuit(t0, 60s);
+    st.merge_shared_close(t0 - 1s);
+    CHECK(st.is_open());
+    st.merge_shared_close(t0 + 1s);
+    CHECK_FALSE(st.is_open());
+    CHECK(st.pick_key(t0 + 2s, 10, 0, cascade::KeyOrder::sequential).key.has_value());
+    st.merge_shared_circuit(t0 + 120s, t0 + 10s);  // news: another instance opened it until then
+    st.merge_shared_close(t0 + 5s);                // an older close does not undo that
+    CHECK(st.is_open());
+    st.merge_shared_close(t0 + 11s);               // a close published since does
+    CHECK_FALSE(st.is_open());
+}
+
+TEST_CASE("with leases a group spends only what the shared state granted it, and settles usage against it", "[state][lease]") {
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 6000;
+    limits.requests_per_minute = 30;
+    cascade::TierState st(2, limits, {});
+    st.lease_budgets(true);
+    REQUIRE(st.leases());
+    // No lease yet: both keys could take the request but for it.
+    CHECK_FALSE(st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key.has_value());
+    auto short_of = st.groups_short_of_lease(t0, 500);
+    REQUIRE(short_of == std::vector<std::size_t>{0, 1});
+    CHECK(st.usable_at(t0, 500) == std::nullopt);  // waiting does not make a lease
+    CHECK(st.lease_need(0, 500) == std::array<double, 4>{500, 1, 0, 0});
+    st.add_lease(1, {1200, 3, 0, 0});
+    CHECK(st.groups_short_of_lease(t0, 500).empty());  // key 1 can take it now
+    auto pick = st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential);
+    REQUIRE(pick.key == std::optional<std::size_t>(1));
+    CHECK(st.key(1).lease_tokens == 700);
+    CHECK(st.key(1).lease_requests == 2);
+    st.on_success(std::size_t{1}, pick.reserved_tokens, 200, false);  // used 200 of the 500 reserved
+    CHECK(st.key(1).lease_tokens == 1000);
+    CHECK(*st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key == 1);
+    CHECK(*st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key == 1);
+    CHECK(st.key(1).lease_requests == 0);
+    // The requests lease is spent, though tokens are left: a new reservation is needed.
+    CHECK_FALSE(st.pick_key(t0, 10, 0, cascade::KeyOrder::sequential).key.has_value());
+    CHECK(st.groups_short_of_lease(t0, 10) == std::vector<std::size_t>{0, 1});
+}
+
+TEST_CASE("an answer that used more than its lease leaves a debt the next reservation pays", "[state][lease]") {
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 6000;
+    cascade::TierState st(1, limits, {});
+    st.lease_budgets(true);
+    st.add_lease(0, {500, 0, 0, 0});
+    auto pick = st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential);
+    REQUIRE(pick.key);
+    st.on_success(std::size_t{0}, pick.reserved_tokens, 800, false);  // the answer was longer than estimated
+    CHECK(st.key(0).lease_tokens == -300);
+    CHECK(st.lease_need(0, 500) == std::array<double, 4>{800, 0, 0, 0});
+    st.add_lease(0, st.lease_need(0, 500));
+    CHECK(st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key.has_value());
+}
+
+TEST_CASE("leases change nothing for a tier without budgets, or while off", "[state][lease]") {
+    cascade::TierState free_tier(1, {}, {});
+    free_tier.lease_budgets(true);
+    CHECK_FALSE(free_tier.leases());
+    CHECK(free_tier.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key.has_value());
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 6000;
+    cascade::TierState local(1, limits, {});
+    CHECK(local.groups_short_of_lease(t0, 500).empty());
+    CHECK(local.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key.has_value());
+}
+
+TEST_CASE("a cooling key is not a candidate for a lease", "[state][lease]") {
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 6000;
+    cascade::TierState st(2, limits, {});
+    st.lease_budgets(true);
+    st.on_failure(std::size_t{0}, verdict(Fault::rate_limited, Scope::key, 30s), t0, false);
+    CHECK(st.groups_short_of_lease(t0, 100) == std::vector<std::size_t>{1});
+    st.merge_shared_key(1, t0 + 30s, false);  // another instance rested key 1
+    CHECK(st.groups_short_of_lease(t0, 100).empty());
+    CHECK(st.usable_at(t0, 100) == std::nullopt);
+}
+
 // --- TierState -------------------------------------------------------------------------------------
 
 TEST_CASE("keys are picked in order, skipping those tried, cooling or disabled", "[state][keys]") {

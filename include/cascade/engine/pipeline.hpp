@@ -14,7 +14,7 @@
 /// | a tier's circuit is open (break not over, or its one probe out) | `skip` it (`circuit_open`) |
 /// | a tier has no key / every key is disabled, cooling or over budget | `skip` it (`unconfigured` / `exhausted`) |
 /// | a usable key | `attempt` it; with a hedge policy, `until` is when to call `woke` |
-/// | an answer accepted | `answer` (after `publish` of its tokens when budgets are shared) |
+/// | an answer accepted | `answer` (after `publish` of a closed circuit when it was the probe and state is shared) |
 /// | an answer refused, or a failure scoped to the attempt | retry the key after the retry policy's delay (`wait`), else the next tier |
 /// | a failure scoped to the key (429, 402, 401) | the key's quota group rests (401: the key is disabled); the tier's next key |
 /// | a failure scoped to the provider (1010, 404 model_not_found) | the circuit opens; the next tier |
@@ -77,8 +77,7 @@ enum class Step : std::uint8_t {
 enum class News : std::uint8_t {
     none,
     key,      ///< `key` (its group) rests until `until`, or is disabled (`disabled`)
-    circuit,  ///< the tier's circuit is open until `until`
-    tokens,   ///< `key` used `tokens` tokens
+    circuit,  ///< the tier's circuit is open until `until`, or closed (`until` is the epoch)
 };
 
 /// @brief One action of the pipeline. Small: it lives in the driver's coroutine frame.
@@ -92,7 +91,6 @@ struct Action {
     std::uint16_t tier = 0;
     int key = no_key;
     Fault fault = Fault::unconfigured;
-    std::uint32_t tokens = 0;
     /// `skip` for `circuit_open`: how long until a probe may go (zero: a probe is out; saturates at 49 days).
     std::chrono::duration<std::uint32_t, std::milli> open_for{0};
     /// `wait`, `idle`: until when; `attempt`: when to call `woke` if it has not ended (max: never);
@@ -188,7 +186,7 @@ public:
 private:
     enum class Then : std::uint8_t { advance, answer, backoff, cooldown, finish };
     // Notifications queued by an event, given out one by one before its continuation.
-    enum Pending : std::uint8_t { publish_key = 1, publish_circuit = 2, publish_tokens = 4, notice_open = 8 };
+    enum Pending : std::uint8_t { publish_key = 1, publish_circuit = 2, notice_open = 4 };
 
     struct Slot {
         int key = no_key;
@@ -237,7 +235,6 @@ private:
     std::uint32_t waited_ms_ = 0;
     std::uint32_t tokens_;
     Fault last_ = Fault::unconfigured;
-    std::uint32_t pending_tokens_ = 0;
     std::uint16_t tier_ = 0;
     std::uint16_t then_tier_ = 0;
     // The slot whose attempt the queued notifications are about (it is not reused before they are out).

@@ -60,8 +60,10 @@ struct KeyState {
     bool disabled = false;
     /// When the key's group was last limited.
     Clock::time_point last_limited{};
-    /// Tokens all instances used on this key in the current minute (shared state); negative when unknown.
-    double shared_tokens_used = -1.0;
+    /// Tokens and requests of the group's shared lease left (budgets reserved in the shared state; see
+    /// `lease_budgets`): meaningful when leases are on.
+    double lease_tokens = 0.0;
+    double lease_requests = 0.0;
     /// The group's per-minute token and request budgets left (meaningful when limited).
     double tokens = 0.0;
     double requests = 0.0;
@@ -91,6 +93,8 @@ public:
     KeyState key(std::size_t i) const;
     CircuitConfig const& config() const noexcept { return cfg_; }
     bool circuit_open(Clock::time_point now) const noexcept { return open_ && now < open_until_; }
+    /// @brief Open, whether or not its break is over (a probe may be due).
+    bool is_open() const noexcept { return open_; }
     /// @brief When the circuit lets the next probe through (meaningful while open).
     Clock::time_point open_until() const noexcept { return open_until_; }
 
@@ -129,13 +133,39 @@ public:
     /// when waiting cannot help (no key, every key disabled, a probe out, a request larger than a budget).
     std::optional<Clock::time_point> usable_at(Clock::time_point now, std::uint32_t tokens) const;
 
-    /// @brief What other instances learned (shared state): key `i` cools until `until` (or is disabled),
-    /// and all instances used `tokens_used` of its budget this minute (negative: unknown). Keeps the later
-    /// of the local and the shared cooldown.
-    void merge_shared_key(std::size_t i, Clock::time_point until, bool disabled, double tokens_used);
+    /// @brief What other instances learned (shared state): key `i` cools until `until` (or is disabled).
+    /// Keeps the later of the local and the shared cooldown.
+    void merge_shared_key(std::size_t i, Clock::time_point until, bool disabled);
 
-    /// @brief Another instance opened this tier's circuit until `until`.
-    void merge_shared_circuit(Clock::time_point until);
+    /// @brief Another instance opened this tier's circuit until `until`; the news arrived at `now` (which
+    /// counts as the open's time: news arrives in the order it was published).
+    void merge_shared_circuit(Clock::time_point until, Clock::time_point now);
+
+    /// @brief Another instance's probe closed this tier's circuit at `at`: a circuit opened before then
+    /// closes (one opened since, on newer news, stays open).
+    void merge_shared_close(Clock::time_point at);
+
+    /// @brief Budgets shared by several instances: besides its own budgets, a group may only spend what
+    /// it leased from the shared state (`add_lease`). Off by default.
+    void lease_budgets(bool on) noexcept { leased_ = on && limits_.any(); }
+    bool leases() const noexcept { return leased_; }
+
+    /// @brief The quota groups, in key order, whose keys could take a request of `tokens` estimated
+    /// tokens now but for their lease; empty when a key can take it already (or none could even with a
+    /// lease). A reservation for one of them is what the request needs.
+    std::vector<std::size_t> groups_short_of_lease(Clock::time_point now, std::uint32_t tokens);
+
+    /// @brief The budgets a reservation for a request of `tokens` on `group` must get, in the order tokens
+    /// a minute, requests a minute, tokens a day, requests a day; zero for an unlimited one. An answer that
+    /// used more than its lease left the lease negative: the next reservation pays that too, so the shared
+    /// budgets learn every token spent.
+    std::array<double, 4> lease_need(std::size_t group, std::uint32_t tokens) const noexcept;
+    /// @brief Each budget's capacity and period, in the same order (capacity zero: unlimited).
+    std::array<double, 4> capacities() const noexcept;
+    std::array<Clock::duration, 4> periods() const noexcept;
+
+    /// @brief The shared state granted `group` these budgets.
+    void add_lease(std::size_t group, std::array<double, 4> const& granted);
 
     /// @brief Opens the circuit until `now + d`.
     void open_circuit(Clock::time_point now, std::chrono::milliseconds d);
@@ -158,18 +188,18 @@ private:
         Clock::time_point last_limited{};
         Clock::time_point refilled{};  // the epoch until first use
         std::array<Bucket, 4> buckets{};  // tokens a minute, requests a minute, tokens a day, requests a day
+        std::array<double, 4> lease{};    // what the group may spend of the shared budgets, same order
     };
     struct Key {
         std::size_t group = 0;
         bool disabled = false;
-        double shared_tokens_used = -1.0;
     };
     static constexpr std::size_t tokens_minute = 0, requests_minute = 1, tokens_day = 2, requests_day = 3;
 
-    bool usable(std::size_t i, Clock::time_point now, std::uint32_t tokens);
+    bool usable(std::size_t i, Clock::time_point now, std::uint32_t tokens, bool with_lease = true);
+    bool leased_enough(Group const& g, std::uint32_t tokens) const noexcept;
     void refill(Group& g, Clock::time_point now) const noexcept;
-    double shared_used(std::size_t group) const noexcept;
-    std::optional<Clock::time_point> budget_ready(Group const& g, std::size_t group, Clock::time_point now, std::uint32_t tokens) const;
+    std::optional<Clock::time_point> budget_ready(Group const& g, Clock::time_point now, std::uint32_t tokens) const;
     std::chrono::milliseconds default_cooldown(Fault f) const noexcept;
     void update_dirty() noexcept;
     void update_quiet(Clock::time_point now) noexcept;
@@ -181,7 +211,9 @@ private:
     CircuitConfig cfg_;
     bool open_ = false;
     bool probing_ = false;
+    bool leased_ = false;
     Clock::time_point open_until_{};
+    Clock::time_point opened_at_{};
     int consecutive_failures_ = 0;
     std::atomic<bool> dirty_{false};
     std::atomic<bool> quiet_{false};

@@ -289,12 +289,7 @@ Action Pipeline<Retry, Hedge>::proceed(Clock::time_point now) {
             pending_ &= ~publish_circuit;
             a.step = Step::publish;
             a.news = News::circuit;
-            a.until = st.open_until();
-        } else if (pending_ & publish_tokens) {
-            pending_ &= ~publish_tokens;
-            a.step = Step::publish;
-            a.news = News::tokens;
-            a.tokens = pending_tokens_;
+            a.until = st.is_open() ? st.open_until() : Clock::time_point{};
         } else {
             pending_ &= ~notice_open;
             a.step = Step::notice;

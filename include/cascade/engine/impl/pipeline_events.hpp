@@ -31,10 +31,10 @@ Action Pipeline<Retry, Hedge>::accepted(std::size_t i, Clock::time_point now, st
     if (winner_) return proceed(now);  // a hedge that lost the race still answered: its budget is settled
     winner_ = static_cast<std::uint8_t>(i);
     then_ = Then::answer;
-    if (settings().sharing && st.key_limits_tokens() && used_tokens) {
-        pending_ |= publish_tokens;
+    if (settings().sharing && slot.probe && !pending_) {
+        // The probe's answer closed the circuit: other instances stop skipping the tier.
+        pending_ |= publish_circuit;
         pending_slot_ = static_cast<std::uint8_t>(i);
-        pending_tokens_ = used_tokens;
     }
     if (!pending_ && in_flight() == 0) {
         // The common case needs no trip through the continuation.
@@ -90,7 +90,7 @@ Action Pipeline<Retry, Hedge>::ended(std::size_t i, Verdict const& v, Clock::tim
     if (!pending_ || pending_slot_ == i) {
         if (settings().sharing) {
             if (change.key) pending_ |= publish_key;
-            if (v.scope == Scope::provider) pending_ |= publish_circuit;
+            if (v.scope == Scope::provider || change.opened) pending_ |= publish_circuit;
         }
         if (change.opened && v.fault == Fault::model_unavailable) pending_ |= notice_open;
         pending_slot_ = static_cast<std::uint8_t>(i);

@@ -42,7 +42,8 @@ inline KeyState TierState::key(std::size_t i) const {
     s.cool_until = g.cool_until;
     s.disabled = k.disabled;
     s.last_limited = g.last_limited;
-    s.shared_tokens_used = k.shared_tokens_used;
+    s.lease_tokens = g.lease[tokens_minute];
+    s.lease_requests = g.lease[requests_minute];
     s.tokens = g.buckets[tokens_minute].level;
     s.requests = g.buckets[requests_minute].level;
     s.group = k.group;
@@ -71,14 +72,15 @@ inline void TierState::refill(Group& g, Clock::time_point now) const noexcept {
     g.refilled = now;
 }
 
-inline double TierState::shared_used(std::size_t group) const noexcept {
-    double sum = -1.0;
-    for (auto const& k : keys_)
-        if (k.group == group && k.shared_tokens_used >= 0.0) sum = (sum < 0.0 ? 0.0 : sum) + k.shared_tokens_used;
-    return sum;
+inline bool TierState::leased_enough(Group const& g, std::uint32_t tokens) const noexcept {
+    if (!leased_) return true;
+    double const need[4] = {double(tokens), 1.0, double(tokens), 1.0};
+    for (std::size_t b = 0; b < 4; ++b)
+        if (g.buckets[b].limited() && g.lease[b] < need[b]) return false;
+    return true;
 }
 
-inline bool TierState::usable(std::size_t i, Clock::time_point now, std::uint32_t tokens) {
+inline bool TierState::usable(std::size_t i, Clock::time_point now, std::uint32_t tokens, bool with_lease) {
     auto const& k = keys_[i];
     if (k.disabled) return false;
     auto& g = groups_[k.group];
@@ -88,11 +90,45 @@ inline bool TierState::usable(std::size_t i, Clock::time_point now, std::uint32_
     double const need[4] = {double(tokens), 1.0, double(tokens), 1.0};
     for (std::size_t b = 0; b < 4; ++b)
         if (g.buckets[b].limited() && g.buckets[b].level < need[b]) return false;
-    if (limits_.tokens_per_minute) {
-        double shared = shared_used(k.group);
-        if (shared >= 0.0 && shared + double(tokens) > double(limits_.tokens_per_minute)) return false;
+    return !with_lease || leased_enough(g, tokens);
+}
+
+inline std::vector<std::size_t> TierState::groups_short_of_lease(Clock::time_point now, std::uint32_t tokens) {
+    std::vector<std::size_t> out;
+    if (!leased_ || open_) return out;
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+        if (!usable(i, now, tokens, false)) continue;
+        if (leased_enough(groups_[keys_[i].group], tokens)) return {};
+        if (std::find(out.begin(), out.end(), keys_[i].group) == out.end()) out.push_back(keys_[i].group);
     }
-    return true;
+    return out;
+}
+
+inline std::array<double, 4> TierState::lease_need(std::size_t group, std::uint32_t tokens) const noexcept {
+    auto cap = capacities();
+    double const need[4] = {double(tokens), 1.0, double(tokens), 1.0};
+    std::array<double, 4> out{};
+    for (std::size_t b = 0; b < 4; ++b) {
+        double const owed = group < groups_.size() ? std::max(0.0, -groups_[group].lease[b]) : 0.0;
+        out[b] = cap[b] > 0.0 ? need[b] + owed : 0.0;
+    }
+    return out;
+}
+
+inline std::array<double, 4> TierState::capacities() const noexcept {
+    return {double(limits_.tokens_per_minute), double(limits_.requests_per_minute), double(limits_.tokens_per_day),
+            double(limits_.requests_per_day)};
+}
+
+inline std::array<Clock::duration, 4> TierState::periods() const noexcept {
+    auto minute = std::chrono::duration_cast<Clock::duration>(std::chrono::minutes(1));
+    auto day = std::chrono::duration_cast<Clock::duration>(std::chrono::hours(24));
+    return {minute, minute, day, day};
+}
+
+inline void TierState::add_lease(std::size_t group, std::array<double, 4> const& granted) {
+    if (group >= groups_.size()) return;
+    for (std::size_t b = 0; b < 4; ++b) groups_[group].lease[b] += granted[b];
 }
 
 inline KeyPick TierState::pick_key(Clock::time_point now, std::uint32_t tokens, std::uint64_t tried, KeyOrder order, std::size_t rotation) {
@@ -118,7 +154,10 @@ inline KeyPick TierState::pick_key(Clock::time_point now, std::uint32_t tokens, 
     auto& g = groups_[keys_[*chosen].group];
     double const take[4] = {double(tokens), 1.0, double(tokens), 1.0};
     for (std::size_t b = 0; b < 4; ++b)
-        if (g.buckets[b].limited()) g.buckets[b].level -= take[b];
+        if (g.buckets[b].limited()) {
+            g.buckets[b].level -= take[b];
+            if (leased_) g.lease[b] -= take[b];
+        }
     if (limits_.tokens()) pick.reserved_tokens = tokens;
     pick.key = chosen;
     return pick;
@@ -128,7 +167,10 @@ inline void TierState::on_success(std::optional<std::size_t> key, std::uint32_t 
     if (key && *key < keys_.size() && limits_.tokens() && used_tokens) {
         auto& g = groups_[keys_[*key].group];
         for (std::size_t b : {tokens_minute, tokens_day})
-            if (g.buckets[b].limited()) g.buckets[b].level += double(reserved) - double(used_tokens);
+            if (g.buckets[b].limited()) {
+                g.buckets[b].level += double(reserved) - double(used_tokens);
+                if (leased_) g.lease[b] += double(reserved) - double(used_tokens);
+            }
     }
     consecutive_failures_ = 0;
     if (probe) {
@@ -186,13 +228,9 @@ inline Change TierState::on_failure(std::optional<std::size_t> key, Verdict cons
     return change;
 }
 
-inline std::optional<Clock::time_point> TierState::budget_ready(Group const& g, std::size_t group, Clock::time_point now,
-                                                                  std::uint32_t tokens) const {
-    if (limits_.tokens_per_minute) {
-        // Other instances' use is counted by wall-clock minute, which this state cannot see turn.
-        double shared = shared_used(group);
-        if (shared >= 0.0 && shared + double(tokens) > double(limits_.tokens_per_minute)) return std::nullopt;
-    }
+inline std::optional<Clock::time_point> TierState::budget_ready(Group const& g, Clock::time_point now, std::uint32_t tokens) const {
+    // A lease grows only by a reservation, which waiting here does not make.
+    if (!leased_enough(g, tokens)) return std::nullopt;
     Group probe = g;
     refill(probe, now);
     double const need[4] = {double(tokens), 1.0, double(tokens), 1.0};
@@ -217,33 +255,42 @@ inline std::optional<Clock::time_point> TierState::usable_at(Clock::time_point n
     for (std::size_t i = 0; i < keys_.size(); ++i) {
         if (keys_[i].disabled) continue;
         auto const& g = groups_[keys_[i].group];
-        auto ready = budget_ready(g, keys_[i].group, std::max(now, g.cool_until), tokens);
+        auto ready = budget_ready(g, std::max(now, g.cool_until), tokens);
         if (ready && (!best || *ready < *best)) best = ready;
     }
     return best;
 }
 
-inline void TierState::merge_shared_key(std::size_t i, Clock::time_point until, bool disabled, double tokens_used) {
+inline void TierState::merge_shared_key(std::size_t i, Clock::time_point until, bool disabled) {
     if (i >= keys_.size()) return;
     auto& k = keys_[i];
     auto& g = groups_[k.group];
     if (until > g.cool_until) g.cool_until = until;
     if (disabled) k.disabled = true;
-    k.shared_tokens_used = tokens_used;
     if (disabled || until > Clock::time_point{}) quiet_.store(false, std::memory_order_relaxed);
 }
 
-inline void TierState::merge_shared_circuit(Clock::time_point until) {
+inline void TierState::merge_shared_circuit(Clock::time_point until, Clock::time_point now) {
     if (until <= open_until_ && open_) return;
+    if (!open_) opened_at_ = now;
     open_ = true;
     probing_ = false;
     open_until_ = until;
     update_dirty();
 }
 
+inline void TierState::merge_shared_close(Clock::time_point at) {
+    if (!open_ || opened_at_ > at) return;
+    open_ = false;
+    probing_ = false;
+    consecutive_failures_ = 0;
+    update_dirty();
+}
+
 inline void TierState::open_circuit(Clock::time_point now, std::chrono::milliseconds d) {
     open_ = true;
     probing_ = false;
+    opened_at_ = now;
     open_until_ = later(now, d);
     consecutive_failures_ = 0;
     update_dirty();
