@@ -211,83 +211,225 @@ TEST_CASE("killing redis-server mid-run: every request still gets its answer", "
 
 // --- Shared state --------------------------------------------------------------------------------------
 
-#include <cascade/cache/redis_state.hpp>
+#include <cascade/state/redis_state.hpp>
 
 namespace {
 using SharedP = cascade::DefaultPolicies::with_state<cascade::RedisState>;
 using SharedChain = cascade::BasicChain<SharedP, ScriptedTier, cascade::Template>;
 
-cascade::RedisStateConfig state_config(cascade::test::RedisServer const& server) {
+cascade::RedisStateConfig state_config(std::uint16_t port, std::vector<std::string>* log = nullptr) {
     cascade::RedisStateConfig cfg;
-    cfg.server.port = server.port();
-    cfg.log = [](std::string_view) {};
+    cfg.server.port = port;
+    cfg.log = [log](std::string_view l) {
+        if (log) log->emplace_back(l);
+    };
     return cfg;
+}
+
+// Redis's count of commands it executed (INFO commandstats), read by a client of the test's own.
+long long commands_executed(asio::io_context& io, std::uint16_t port) {
+    cascade::redis::Config cfg;
+    cfg.port = port;
+    cascade::redis::Client probe(io.get_executor(), cfg);
+    std::vector<std::string> args{"INFO", "commandstats"};
+    auto r = finish(io, probe.command(std::move(args)));
+    probe.close();
+    REQUIRE(r.has_value());
+    long long total = 0;
+    std::string_view text = r->str;
+    for (std::size_t at = text.find("calls="); at != std::string_view::npos; at = text.find("calls=", at + 6))
+        total += std::strtoll(text.data() + at + 6, nullptr, 10);
+    return total;
 }
 } // namespace
 
-TEST_CASE("instance A's 429 on key 1 sends instance B's next request to key 2 without touching key 1",
+TEST_CASE("instance A's 429 on key 1 reaches instance B's mirror, and B's next request goes to key 2 without touching key 1",
           "[redis][state]") {
     cascade::test::RedisServer server;
     asio::io_context io;
     ScriptedTier groq_a("groq", 3), groq_b("groq", 3);
     groq_a.then(Step::fail(cascade::Fault::rate_limited, cascade::Scope::key, 30s), 0);
     SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
-    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
-    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return a.shared_state().loads() > 0 && b.shared_state().loads() > 0; }));
     auto req = cascade::Request::chat("sys", "prompt");
     CHECK(finish(io, a.complete(req)).label == "groq2");
+    REQUIRE(poll_until(io, [&] { return b.shared_state().mirror_size() == 1; }));
     auto from_b = finish(io, b.complete(req));
     CHECK(from_b.label == "groq2");
     CHECK(groq_b.calls(0) == 0);
     CHECK(from_b.trail.empty());
 }
 
-TEST_CASE("instance A's 1010 block makes instance B skip the provider", "[redis][state]") {
+TEST_CASE("instance A's 1010 block makes instance B skip the provider, and an instance started later learns it at start",
+          "[redis][state]") {
     cascade::test::RedisServer server;
     asio::io_context io;
-    ScriptedTier groq_a("groq", 5), groq_b("groq", 5);
+    ScriptedTier groq_a("groq", 5), groq_b("groq", 5), groq_c("groq", 5);
     groq_a.then(Step::fail(cascade::Fault::blocked, cascade::Scope::provider, 1h), 0);
     SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
-    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
-    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return a.shared_state().loads() > 0 && b.shared_state().loads() > 0; }));
     auto req = cascade::Request::chat("sys", "prompt");
     CHECK(finish(io, a.complete(req)).label == "fallback-template");
+    REQUIRE(poll_until(io, [&] { return b.shared_state().mirror_size() == 1; }));
     auto from_b = finish(io, b.complete(req));
     CHECK(from_b.label == "fallback-template");
     CHECK(groq_b.total_calls() == 0);
     REQUIRE(from_b.trail.size() == 1);
     CHECK(from_b.trail[0].fault == cascade::make_error_code(cascade::Fault::circuit_open));
+
+    SharedChain c(io.get_executor(), groq_c, cascade::Template{});
+    REQUIRE(c.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return c.shared_state().loads() > 0; }));
+    CHECK(c.shared_state().mirror_size() == 1);
+    CHECK(finish(io, c.complete(req)).label == "fallback-template");
+    CHECK(groq_c.total_calls() == 0);
 }
 
-TEST_CASE("token use is counted across instances: a key another instance filled is skipped", "[redis][state]") {
+TEST_CASE("a circuit another instance closed is closed for every instance whose circuit opened before", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    cascade::ChainConfig cc;
+    cc.circuit.failure_threshold = 1;
+    cc.circuit.break_for = 1h;
+    ScriptedTier groq_a("groq", 1), groq_b("groq", 1);
+    groq_a.then(Step::fail(cascade::Fault::server_error, cascade::Scope::attempt), 0);
+    SharedChain a(io.get_executor(), cc, groq_a, cascade::Template{}), b(io.get_executor(), cc, groq_b, cascade::Template{});
+    cascade::RedisState prober;  // a third instance, whose probe answered (the pipeline's test shows the probe publishing)
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(prober.configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return a.shared_state().loads() > 0 && b.shared_state().loads() > 0 && prober.loads() > 0; }));
+    auto req = cascade::Request::chat("sys", "prompt");
+    CHECK(finish(io, a.complete(req)).label == "fallback-template");  // a's circuit opens for an hour
+    REQUIRE(poll_until(io, [&] { return b.shared_state().mirror_size() == 1; }));
+    CHECK(finish(io, b.complete(req)).label == "fallback-template");  // and b's with it
+    CHECK(groq_b.total_calls() == 0);
+    auto const before = b.shared_state().generation();
+    prober.push_circuit("groq", {});
+    REQUIRE(poll_until(io, [&] { return b.shared_state().generation() != before && a.shared_state().generation() != before; }));
+    CHECK(finish(io, b.complete(req)).label == "groq");
+    CHECK(finish(io, a.complete(req)).label == "groq");
+    CHECK_FALSE(b.circuit_open(0));
+}
+
+TEST_CASE("budgets are reserved across instances: once A reserved most of key 1's minute, B's request goes to key 2",
+          "[redis][state][budget]") {
     cascade::test::RedisServer server;
     asio::io_context io;
     cascade::KeyLimits limits;
     limits.tokens_per_minute = 6000;
     ScriptedTier groq_a("groq", 2, limits), groq_b("groq", 2, limits);
-    groq_a.otherwise(Step::ok("a", {1000, 3000}));
-    SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
-    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server)).empty());
-    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server)).empty());
     auto req = cascade::Request::chat("sys", "prompt");
     req.max_tokens = 2000;
-    CHECK(finish(io, a.complete(req)).label == "groq1");  // key 1 now has 4,000 of 6,000 used
-    CHECK(finish(io, b.complete(req)).label == "groq2");  // b's own bucket is full, the shared one is not
+    auto const need = static_cast<std::uint32_t>(req.estimated_tokens());
+    groq_a.otherwise(Step::ok("a", {need / 2, need - need / 2}));  // uses what it reserved
+    SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    CHECK(finish(io, a.complete(req)).label == "groq1");
+    CHECK(finish(io, a.complete(req)).label == "groq1");  // key 1: 2 x ~2,000 of 6,000 reserved
+    CHECK(a.shared_state().reservations() == 2);
+    auto from_b = finish(io, b.complete(req));
+    CHECK(from_b.label == "groq2");  // b's own bucket is full; the shared one has less than b needs
     CHECK(groq_b.calls(0) == 0);
 }
 
-TEST_CASE("shared state with redis down: requests are still answered", "[redis][state]") {
+TEST_CASE("far from its limits a key is leased more than one request needs: later requests make no round trip",
+          "[redis][state][budget]") {
+    cascade::test::RedisServer server;
     asio::io_context io;
-    ScriptedTier groq("groq", 2);
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 1'000'000;
+    limits.requests_per_minute = 1'000;
+    ScriptedTier groq("groq", 1, limits);
     SharedChain chain(io.get_executor(), groq, cascade::Template{});
-    cascade::RedisStateConfig cfg;
-    cfg.server.port = cascade::test::free_loopback_port();
+    REQUIRE(chain.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return chain.shared_state().loads() > 0; }));
+    auto req = cascade::Request::chat("sys", "prompt");
+    req.max_tokens = 100;
+    for (int i = 0; i < 50; ++i) CHECK(finish(io, chain.complete(req)).label == "groq");
+    // A quarter of what is left each time: 250 requests, then 187, ...: one reservation covers all 50.
+    CHECK(chain.shared_state().reservations() == 1);
+}
+
+TEST_CASE("a request that changes nothing sends no command to redis", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    ScriptedTier groq("groq", 3);
+    SharedChain chain(io.get_executor(), groq, cascade::Template{});
+    REQUIRE(chain.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return chain.shared_state().loads() > 0; }));
+    auto req = cascade::Request::chat("sys", "prompt");
+    finish(io, chain.complete(req));
+    auto const before = commands_executed(io, server.port());
+    for (int i = 0; i < 100; ++i) CHECK(finish(io, chain.complete(req)).label == "groq1");
+    // The second read of the stats is the one command between them.
+    CHECK(commands_executed(io, server.port()) - before == 1);
+}
+
+TEST_CASE("shared state with redis down: requests are still answered, each instance keeping its own budgets",
+          "[redis][state]") {
+    asio::io_context io;
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 6000;
+    ScriptedTier groq("groq", 2, limits);
+    SharedChain chain(io.get_executor(), groq, cascade::Template{});
+    std::vector<std::string> log;
+    auto cfg = state_config(cascade::test::free_loopback_port(), &log);
     cfg.server.command_timeout = 50ms;
-    cfg.log = [](std::string_view) {};
     REQUIRE(chain.shared_state().configure(io.get_executor(), cfg).empty());
     auto req = cascade::Request::chat("sys", "prompt");
+    req.max_tokens = 2000;
+    auto const need = static_cast<std::uint32_t>(req.estimated_tokens());
+    groq.otherwise(Step::ok("a", {need / 2, need - need / 2}));  // uses what it reserved
     CHECK(finish(io, chain.complete(req)).label == "groq1");
+    CHECK(finish(io, chain.complete(req)).label == "groq1");
+    CHECK(finish(io, chain.complete(req)).label == "groq2");  // key 1's own 6,000 a minute is spent
     CHECK(chain.shared_state().errors() > 0);
+    CHECK(log.size() == 1);  // once for the episode
+}
+
+TEST_CASE("redis hung: requests are answered, and after it resumes the mirror is loaded again", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 60'000;
+    ScriptedTier groq("groq", 1, limits);
+    SharedChain chain(io.get_executor(), groq, cascade::Template{});
+    auto cfg = state_config(server.port());
+    cfg.server.command_timeout = 50ms;
+    cfg.server.subscriber_ping = 50ms;
+    cfg.lease_share = 0.0;  // a reservation per request
+    REQUIRE(chain.shared_state().configure(io.get_executor(), cfg).empty());
+    REQUIRE(poll_until(io, [&] { return chain.shared_state().loads() > 0; }));
+    auto req = cascade::Request::chat("sys", "prompt");
+    CHECK(finish(io, chain.complete(req)).label == "groq");
+    server.pause();
+    for (int i = 0; i < 20; ++i) CHECK(finish(io, chain.complete(req)).label == "groq");
+    CHECK(chain.shared_state().errors() >= 1);
+    auto const loads = chain.shared_state().loads();
+    // Long enough for the subscription's ping to find the server hung and drop the connection.
+    poll_until(io, [] { return false; }, 300ms);
+    server.resume();
+    CHECK(poll_until(io, [&] { return chain.shared_state().loads() > loads; }));
+    CHECK(finish(io, chain.complete(req)).label == "groq");
+}
+
+TEST_CASE("a bad shared-state configuration is a clear error at configure", "[redis][state]") {
+    asio::io_context io;
+    cascade::RedisState st;
+    auto cfg = state_config(6379);
+    cfg.lease_share = 1.5;
+    CHECK(st.configure(io.get_executor(), cfg) == "redis state: lease_share must be between 0 and 1");
+    cfg.lease_share = 0.25;
+    cfg.key_prefix.clear();
+    CHECK(st.configure(io.get_executor(), cfg) == "redis state: key_prefix is empty");
+    cfg = state_config(0);
+    CHECK(st.configure(io.get_executor(), cfg) == "redis state: server.port is 0");
 }
 
 // --- Replies past the bounds ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 /// providers, the in-memory cache, security helpers.
 ///
 /// Two backends stay out, because they need libraries a program may not link: `cascade/cache/sqlite.hpp`
-/// (SQLite) and `cascade/cache/redis.hpp`, `cascade/cache/redis_state.hpp` (hiredis). Include them
+/// (SQLite) and `cascade/cache/redis.hpp`, `cascade/state/redis_state.hpp` (hiredis). Include them
 /// where you use them.
 
 #include <cascade/cache/key.hpp>

@@ -112,7 +112,7 @@ public:
     using state_type = typename Policies::state_type;
     using hedge_type = typename Policies::hedge_type;
     using clock_type = typename Policies::clock_type;
-    /// True when cooldowns, circuits and token use are shared with other instances.
+    /// True when cooldowns, circuits and budgets are shared with other instances.
     static constexpr bool sharing = shares_state<state_type>;
     /// True when the policies include a cache: answers are cached and identical requests coalesced.
     static constexpr bool caching = caches<cache_type>;
@@ -213,6 +213,8 @@ private:
         observe_type observe;
         cache_type cache;
         state_type state;
+        // The shared state's generation each tier merged last (max: none yet).
+        std::array<std::atomic<std::uint64_t>, (fallible_count > 0 ? fallible_count : 1)> seen;
         std::mutex flights_mutex;
         std::unordered_map<std::string, std::shared_ptr<detail::Flight<result_type>>> flights;
     };
@@ -240,8 +242,9 @@ private:
     boost::asio::awaitable<Outcome> dispatch(std::size_t i, Request const& req, Context& ctx);
     template <std::size_t I>
     boost::asio::awaitable<Outcome> dispatch_from(std::size_t i, Request const& req, Context& ctx);
-    boost::asio::awaitable<void> pull_shared(std::size_t i);
-    boost::asio::awaitable<void> publish(engine::Action const& a);
+    bool merge_shared(std::size_t i, std::uint32_t tokens);
+    boost::asio::awaitable<void> reserve_shared(std::size_t i, std::uint32_t tokens);
+    void publish(engine::Action const& a);
     boost::asio::awaitable<result_type> complete_cached(Request const& req);
     boost::asio::awaitable<result_type> run(Request const& req, Clock::time_point start);
     boost::asio::awaitable<result_type> guarded(Request const& req, Clock::time_point start, Clock::time_point deadline, Context* outer);
@@ -292,6 +295,8 @@ private:
     std::array<std::string, tier_count> names_;
     std::array<std::vector<std::string>, tier_count> labels_;
     std::array<std::vector<std::string>, tier_count> key_ids_;
+    // Each tier's quota groups by stable name, for budgets shared with other instances.
+    std::array<std::vector<std::string>, tier_count> group_names_;
     std::unique_ptr<Shared> shared_;
 };
 

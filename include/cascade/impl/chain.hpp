@@ -60,6 +60,7 @@ BasicChain<Policies, Tiers...>::BasicChain(executor_type ex, ChainConfig cfg, Ti
     book.settings.key_order = cfg_.key_order;
     book.settings.max_wait = cfg_.max_wait.count() > 0 ? cfg_.max_wait : std::chrono::milliseconds{0};
     book.settings.slack = clock_.slack();
+    for (auto& g : shared_->seen) g.store(std::numeric_limits<std::uint64_t>::max(), std::memory_order_relaxed);
     init(std::make_index_sequence<tier_count>{});
 }
 
@@ -83,7 +84,16 @@ void BasicChain<Policies, Tiers...>::init_tier() {
         for (std::size_t k = 0; k < keys; ++k)
             groups.push_back(index.try_emplace(detail::quota_group_of(t, static_cast<int>(k)), index.size()).first->second);
         shared_->states[I].configure(keys, groups, detail::key_limits_of(t), cfg_.circuit);
+        shared_->states[I].lease_budgets(sharing);
         for (std::size_t k = 0; k < keys; ++k) key_ids_[I].push_back(detail::key_id_of(t, static_cast<int>(k)));
+        // A group is named by its quota group, or by its one key's id: the same in every instance.
+        group_names_[I].resize(index.size());
+        for (std::size_t k = 0; k < keys; ++k) {
+            auto& name = group_names_[I][groups[k]];
+            if (!name.empty()) continue;
+            auto g = detail::quota_group_of(t, static_cast<int>(k));
+            name = g.starts_with("group:") ? g : "key:" + key_ids_[I][k];
+        }
     }
     auto& labels = labels_[I];
     if (keys == 0) {
@@ -245,41 +255,94 @@ boost::asio::awaitable<Outcome> BasicChain<Policies, Tiers...>::dispatch_from(st
 
 // --- Shared state ----------------------------------------------------------------------------------
 
-// What other instances learned about tier `i`, merged before choosing a key.
+// What other instances learned about tier `i`, merged before choosing a key: nothing to read while the shared
+// state's generation is the one merged last. True when the request then needs budget reserved for it.
 template <class Policies, class... Tiers>
-boost::asio::awaitable<void> BasicChain<Policies, Tiers...>::pull_shared(std::size_t i) {
+bool BasicChain<Policies, Tiers...>::merge_shared(std::size_t i, std::uint32_t tokens) {
     if constexpr (sharing) {
-        auto known = co_await shared_->state.pull(names_[i], key_ids_[i]);
-        if (!known) co_return;
         auto& st = shared_->states[i];
+        auto const gen = shared_->state.generation();
+        bool const news = shared_->seen[i].load(std::memory_order_acquire) != gen;
+        if (!news && !st.leases()) return false;
+        std::optional<SharedTierState> known;
+        if (news) known = shared_->state.snapshot(names_[i], key_ids_[i]);
         std::lock_guard lock(shared_->mutex);
-        if (known->circuit_until > std::chrono::system_clock::now()) st.merge_shared_circuit(clock_.from_steady(to_steady(known->circuit_until)));
-        for (std::size_t k = 0; k < known->keys.size(); ++k) {
-            auto until = known->keys[k].cool_until == std::chrono::system_clock::time_point{}
-                             ? Clock::time_point{}
-                             : clock_.from_steady(to_steady(known->keys[k].cool_until));
-            st.merge_shared_key(k, until, known->keys[k].disabled, known->keys[k].tokens_used);
+        if (news) shared_->seen[i].store(gen, std::memory_order_release);
+        if (known) {
+            auto const now_sys = std::chrono::system_clock::now();
+            if (known->circuit_until > now_sys) st.merge_shared_circuit(clock_.from_steady(to_steady(known->circuit_until)), clock_.now());
+            else if (known->circuit_closed_at != std::chrono::system_clock::time_point{})
+                st.merge_shared_close(clock_.from_steady(to_steady_past(known->circuit_closed_at)));
+            for (std::size_t k = 0; k < known->keys.size(); ++k) {
+                auto until = known->keys[k].cool_until == std::chrono::system_clock::time_point{}
+                                 ? Clock::time_point{}
+                                 : clock_.from_steady(to_steady(known->keys[k].cool_until));
+                st.merge_shared_key(k, until, known->keys[k].disabled);
+            }
         }
+        return st.leases() && !st.groups_short_of_lease(clock_.now(), tokens).empty();
     } else {
-        (void)i;
+        (void)i, (void)tokens;
+        return false;
     }
 }
 
-// Tells the other instances what a request learned, so none of them pays a round trip to learn it.
+// Reserves budget for a request on tier `i` from the budgets every instance shares: one round trip, which
+// leases the group more than the request needs while it is far from its limits. Answers that arrive
+// meanwhile may use more than they reserved and leave the lease short again: then another round, at most
+// three in all (the request then goes on to the next tier).
 template <class Policies, class... Tiers>
-boost::asio::awaitable<void> BasicChain<Policies, Tiers...>::publish(engine::Action const& a) {
+boost::asio::awaitable<void> BasicChain<Policies, Tiers...>::reserve_shared(std::size_t i, std::uint32_t tokens) {
+    if constexpr (sharing) {
+        for (int round = 0; round < 3; ++round) {
+            std::vector<LeaseAsk> asks;
+            std::vector<std::size_t> groups;
+            {
+                std::lock_guard lock(shared_->mutex);
+                auto& st = shared_->states[i];
+                groups = st.groups_short_of_lease(clock_.now(), tokens);
+                auto const cap = st.capacities();
+                auto const periods = st.periods();
+                for (auto g : groups) {
+                    LeaseAsk ask;
+                    ask.group = group_names_[i][g];
+                    ask.need = st.lease_need(g, tokens);
+                    ask.capacity = cap;
+                    for (std::size_t b = 0; b < 4; ++b) ask.period[b] = std::chrono::duration_cast<std::chrono::milliseconds>(periods[b]);
+                    asks.push_back(std::move(ask));
+                }
+            }
+            if (asks.empty()) co_return;
+            LeaseGrant grant = co_await shared_->state.reserve(names_[i], asks);
+            std::lock_guard lock(shared_->mutex);
+            auto& st = shared_->states[i];
+            if (grant.kind == LeaseGrant::Kind::granted && grant.index < groups.size()) {
+                st.add_lease(groups[grant.index], grant.amounts);
+            } else {
+                // The store is away: this instance goes on with its own budgets, as if it were alone.
+                if (grant.kind == LeaseGrant::Kind::unknown) st.add_lease(groups.front(), asks.front().need);
+                co_return;
+            }
+        }
+    } else {
+        (void)i, (void)tokens;
+        co_return;
+    }
+}
+
+// Tells the other instances what a request learned, so none of them pays a round trip to learn it. Returns
+// at once: the shared state sends it in the background.
+template <class Policies, class... Tiers>
+void BasicChain<Policies, Tiers...>::publish(engine::Action const& a) {
     if constexpr (sharing) {
         auto const& tier = names_[a.tier];
         switch (a.news) {
         case engine::News::key:
-            co_await shared_->state.push_key(tier, key_ids_[a.tier][static_cast<std::size_t>(a.key)], to_system(clock_.to_steady(a.until)),
-                                             a.disabled);
+            shared_->state.push_key(tier, key_ids_[a.tier][static_cast<std::size_t>(a.key)], to_system(clock_.to_steady(a.until)), a.disabled);
             break;
         case engine::News::circuit:
-            co_await shared_->state.push_circuit(tier, to_system(clock_.to_steady(a.until)));
-            break;
-        case engine::News::tokens:
-            co_await shared_->state.push_tokens(tier, key_ids_[a.tier][static_cast<std::size_t>(a.key)], a.tokens);
+            shared_->state.push_circuit(tier, a.until == Clock::time_point{} ? std::chrono::system_clock::time_point{}
+                                                                            : to_system(clock_.to_steady(a.until)));
             break;
         case engine::News::none:
             break;

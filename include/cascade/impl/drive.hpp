@@ -268,8 +268,9 @@ BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point star
                 if (!out) cs = co_await boost::asio::this_coro::cancellation_state;  // a failure: was it the caller's doing?
                 a = attempt_ended(pipe, ctx, Ended{a.slot, a.tier, a.key, false}, out, req, now,
                                   !out && cs.cancelled() != boost::asio::cancellation_type::none, deadline);
-                if (a.step == Step::publish && a.news == engine::News::tokens) {
-                    co_await publish(a);
+                // News before the answer (a probe's success closed the circuit): the answer lives in this scope.
+                while (a.step == Step::publish) {
+                    publish(a);
                     a = next_locked(pipe, now = clock_.now());
                 }
                 if (a.step == Step::answer) {
@@ -287,11 +288,11 @@ BasicChain<Policies, Tiers...>::drive(Request const& req, Clock::time_point star
             a = noted(pipe, ctx, a, now);
             break;
         case Step::pull:
-            co_await pull_shared(a.tier);
+            if (merge_shared(a.tier, tokens_of(req))) co_await reserve_shared(a.tier, tokens_of(req));
             a = next_locked(pipe, now = clock_.now());
             break;
         case Step::publish:
-            co_await publish(a);
+            publish(a);
             a = next_locked(pipe, now = clock_.now());
             break;
         case Step::wait:

@@ -157,11 +157,11 @@ BasicChain<Policies, Tiers...>::drive_hedged(Request const& req, Clock::time_poi
                 a = noted(pipe, ctx, a, now);
                 break;
             case Step::pull:
-                co_await pull_shared(a.tier);
+                if (merge_shared(a.tier, tokens_of(req))) co_await reserve_shared(a.tier, tokens_of(req));
                 a = next_locked(pipe, now = clock_.now());
                 break;
             case Step::publish:
-                co_await publish(a);
+                publish(a);
                 a = next_locked(pipe, now = clock_.now());
                 break;
             case Step::wait:

@@ -41,7 +41,7 @@ struct PolicySet {
                   "and `put(std::string const&, Completion const&)`)");
     static_assert(std::same_as<State, LocalState> || SharedStatePolicy<State>,
                   "cascade: the state policy does not model cascade::SharedStatePolicy "
-                  "(needs awaitable `pull`, `push_key`, `push_circuit` and `push_tokens`)");
+                  "(needs `generation`, `snapshot`, `push_key`, `push_circuit` and an awaitable `reserve`)");
     static_assert(HedgePolicy<Hedge>,
                   "cascade: the hedge policy does not model cascade::HedgePolicy "
                   "(needs `std::optional<std::chrono::milliseconds> delay(HedgeContext const&) const`, "
