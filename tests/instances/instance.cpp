@@ -14,7 +14,7 @@
 // `--ready-file` that file is then created, and with `--wait-start` the load waits for that file to exist
 // (so a driver starts several instances at one moment).
 
-#include <cascade/cache/redis_state.hpp>
+#include <cascade/state/redis_state.hpp>
 #include <cascade/chain.hpp>
 #include <cascade/provider/openai_compatible.hpp>
 #include <cascade/provider/template.hpp>
@@ -73,6 +73,8 @@ struct Options {
     std::uint32_t rpm = 0;
     std::uint16_t redis_port = 0;
     int redis_timeout_ms = 100;
+    // RedisStateConfig::lease_share; negative: its default.
+    double lease_share = -1;
     bool local = false;
     int concurrency = 8;
     double seconds = 3;
@@ -87,7 +89,7 @@ struct Options {
 [[noreturn]] void usage(std::string_view why) {
     std::cerr << "instances_instance: " << why
               << "\nusage: instances_instance --upstream http://127.0.0.1:PORT/v1 (--redis-port P | --local) [--keys N] [--tpm N]\n"
-                 "       [--rpm N] [--redis-timeout-ms N] [--concurrency C] [--seconds S] [--max-tokens N] [--threads T]\n"
+                 "       [--rpm N] [--redis-timeout-ms N] [--lease-share X] [--concurrency C] [--seconds S] [--max-tokens N] [--threads T]\n"
                  "       [--wait-start FILE] [--ready-file FILE] [--split-at S]\n";
     std::exit(2);
 }
@@ -107,6 +109,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--rpm") o.rpm = static_cast<std::uint32_t>(number());
         else if (a == "--redis-port") o.redis_port = static_cast<std::uint16_t>(number());
         else if (a == "--redis-timeout-ms") o.redis_timeout_ms = static_cast<int>(number());
+        else if (a == "--lease-share") o.lease_share = number();
         else if (a == "--local") o.local = true;
         else if (a == "--concurrency") o.concurrency = static_cast<int>(number());
         else if (a == "--seconds") o.seconds = number();
@@ -234,16 +237,20 @@ asio::awaitable<void> ping_redis(std::uint16_t port, std::chrono::milliseconds t
     timer.cancel();
 }
 
-// Waits until the chain's state store has been through one command (when its API lets us ask), or our own PING.
+// Waits until the chain's shared state has loaded what Redis knows (at most 5 s), or, for a state without
+// that count, until Redis answered our own PING.
 template <class ChainT>
 asio::awaitable<void> warm_up(ChainT& chain, Options const& o, std::vector<std::string> ids) {
+    (void)ids;
     if constexpr (ChainT::sharing) {
         auto& state = chain.shared_state();
-        using Pulled = asio::awaitable<std::optional<cascade::SharedTierState>>;
-        if constexpr (requires { { state.pull(std::string(), ids) } -> std::same_as<Pulled>; }) {
-            std::string const tier = "groq";
-            auto known = co_await state.pull(tier, ids);
-            if (!known) std::cerr << "instances_instance: the first redis read failed\n";
+        if constexpr (requires { { state.loads() } -> std::convertible_to<std::uint64_t>; }) {
+            asio::steady_timer timer(co_await asio::this_coro::executor);
+            for (int i = 0; i < 500 && state.loads() == 0; ++i) {
+                timer.expires_after(std::chrono::milliseconds(10));
+                co_await timer.async_wait(asio::use_awaitable);
+            }
+            if (state.loads() == 0) std::cerr << "instances_instance: the shared state did not load from redis\n";
         } else {
             co_await ping_redis(o.redis_port, std::chrono::milliseconds(o.redis_timeout_ms));
         }
@@ -265,6 +272,7 @@ int run_load(Options const& o) {
         cascade::RedisStateConfig rs;
         rs.server.port = o.redis_port;
         rs.server.command_timeout = std::chrono::milliseconds(o.redis_timeout_ms);
+        if (o.lease_share >= 0) rs.lease_share = o.lease_share;
         if (auto err = chain.shared_state().configure(io.get_executor(), std::move(rs)); !err.empty()) {
             std::cerr << "instances_instance: " << err << "\n";
             return 2;
