@@ -21,6 +21,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -205,6 +206,9 @@ asio::awaitable<void> worker(ChainT& chain, Run& run, std::size_t index) {
         ++t.requests;
         if (answered) ++t.by_label[label.empty() ? std::string("(none)") : label];
         else ++t.failed;
+        // A request the template answers completes without suspending: without a yield this loop would
+        // keep the thread from the other requests' I/O (a server yields when it writes its response).
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     }
     if (run.running.fetch_sub(1) == 1) {
         run.finished = steady::now();
