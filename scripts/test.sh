@@ -32,13 +32,14 @@ if [ -z "${CASCADE_SKIP_SANITIZE:-}" ]; then
 fi
 
 if [ -z "${CASCADE_SKIP_SANITIZE:-}" ] && [ -z "${CASCADE_SKIP_TSAN:-}" ]; then
-  # The tests that run on two threads, and the soak (fewer requests: TSan is slow), under ThreadSanitizer.
+  # The tests that run on two threads (the Redis client's strand among them), and the soak (fewer
+  # requests: TSan is slow), under ThreadSanitizer.
   tsan="$root/build/tsan"
   cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=Debug -DCASCADE_WARNINGS_AS_ERRORS=ON -DCASCADE_SANITIZE_THREAD=ON \
         -DCASCADE_BUILD_EXAMPLES=OFF
-  cmake --build "$tsan" -j"$jobs" --target test_net test_chain test_providers test_stream test_soak
+  cmake --build "$tsan" -j"$jobs" --target test_net test_chain test_providers test_stream test_soak test_redis
   CASCADE_SOAK_REQUESTS=${CASCADE_TSAN_SOAK_REQUESTS:-2000} TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    ctest --test-dir "$tsan" -j"$jobs" --output-on-failure -R "^test_(net|chain|providers|stream|soak):"
+    ctest --test-dir "$tsan" -j"$jobs" --output-on-failure -R "^test_(net|chain|providers|stream|soak|redis):"
 fi
 
 if [ -z "${CASCADE_SKIP_SANITIZE:-}" ] && [ -z "${CASCADE_SKIP_FUZZ:-}" ]; then
