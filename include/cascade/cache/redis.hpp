@@ -38,8 +38,9 @@ struct RedisCacheConfig {
 
 /// @brief A cache in Redis, shared by every instance that points at the same server.
 ///
-/// Redis down or slow is a miss after `server.command_timeout`, never a failure of the chain; errors are
-/// counted and logged once per episode. Only `configure` reports errors (a bad configuration).
+/// Redis down or slow is a miss, never a failure of the chain: the first command that meets it waits at
+/// most `server.command_timeout`; then the client is unavailable and lookups miss at once until it has
+/// reconnected in the background. Errors are counted and logged once per episode. Only `configure` reports errors (a bad configuration).
 class RedisCache {
 public:
     RedisCache() = default;
