@@ -195,8 +195,9 @@ TEST_CASE("killing redis-server mid-run: every request still gets its answer", "
         if (++finished == workers) io.stop();
     };
     for (int w = 0; w < workers; ++w) asio::co_spawn(io, worker(w), asio::detached);
+    // Killed mid-run by count, not by time: a quarter of the answers given, the rest still to come.
     std::thread killer([&] {
-        std::this_thread::sleep_for(30ms);
+        while (answered < workers * per_worker / 4) std::this_thread::sleep_for(1ms);
         server->kill();
     });
     std::thread second([&] { io.run(); });
@@ -417,6 +418,65 @@ TEST_CASE("redis hung: requests are answered, and after it resumes the mirror is
     server.resume();
     CHECK(poll_until(io, [&] { return chain.shared_state().loads() > loads; }));
     CHECK(finish(io, chain.complete(req)).label == "groq");
+}
+
+TEST_CASE("instance A's 401 disables the key for instance B too", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    ScriptedTier groq_a("groq", 2), groq_b("groq", 2);
+    groq_a.then(Step::fail(cascade::Fault::unauthorized, cascade::Scope::key), 0);
+    SharedChain a(io.get_executor(), groq_a, cascade::Template{}), b(io.get_executor(), groq_b, cascade::Template{});
+    REQUIRE(a.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(b.shared_state().configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return a.shared_state().loads() > 0 && b.shared_state().loads() > 0; }));
+    auto req = cascade::Request::chat("sys", "prompt");
+    CHECK(finish(io, a.complete(req)).label == "groq2");
+    REQUIRE(poll_until(io, [&] { return b.shared_state().mirror_size() == 1; }));
+    auto known = b.shared_state().snapshot("groq", {"0", "1"});  // a tier without key ids: its keys by index
+    REQUIRE(known);
+    CHECK(known->keys[0].disabled);
+    CHECK_FALSE(known->keys[1].disabled);
+    CHECK(finish(io, b.complete(req)).label == "groq2");
+    CHECK(groq_b.calls(0) == 0);
+    CHECK(b.key_state(0, 0).disabled);
+}
+
+TEST_CASE("the mirror holds at most max_entries entries and says so once", "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    std::vector<std::string> log;
+    cascade::RedisState small, writer;
+    auto cfg = state_config(server.port(), &log);
+    cfg.max_entries = 2;
+    REQUIRE(small.configure(io.get_executor(), cfg).empty());
+    REQUIRE(writer.configure(io.get_executor(), state_config(server.port())).empty());
+    REQUIRE(poll_until(io, [&] { return small.loads() > 0 && writer.loads() > 0; }));
+    auto const until = std::chrono::system_clock::now() + 1h;
+    for (int k = 0; k < 4; ++k) writer.push_key("groq", "key" + std::to_string(k), until, false);
+    REQUIRE(poll_until(io, [&] { return writer.mirror_size() == 4; }));
+    poll_until(io, [] { return false; }, 50ms);  // the same messages reached `small`
+    CHECK(small.mirror_size() == 2);
+    CHECK(log.size() == 1);
+}
+
+TEST_CASE("after redis was restarted the subscription comes back, and news published since reaches every instance",
+          "[redis][state]") {
+    cascade::test::RedisServer server;
+    asio::io_context io;
+    cascade::RedisState a, b;
+    auto cfg = state_config(server.port());
+    cfg.server.command_timeout = 50ms;
+    REQUIRE(a.configure(io.get_executor(), cfg).empty());
+    REQUIRE(b.configure(io.get_executor(), cfg).empty());
+    REQUIRE(poll_until(io, [&] { return a.loads() > 0 && b.loads() > 0; }));
+    server.kill();
+    server.start();
+    REQUIRE(poll_until(io, [&] { return a.loads() > 1 && b.loads() > 1; }));  // each loaded the state again
+    a.push_circuit("groq", std::chrono::system_clock::now() + 1h);
+    REQUIRE(poll_until(io, [&] { return b.mirror_size() == 1; }));
+    auto known = b.snapshot("groq", {});
+    REQUIRE(known);
+    CHECK(known->circuit_until > std::chrono::system_clock::now() + 59min);
 }
 
 TEST_CASE("a bad shared-state configuration is a clear error at configure", "[redis][state]") {

@@ -132,6 +132,9 @@ public:
         std::atomic<std::uint64_t> loads{0};
         std::atomic<std::uint64_t> reservations{0};
         std::atomic<bool> overflow_said{false};
+        std::atomic<bool> closed{false};
+        // The latest load asked for (each subscription asks for one); an older one's retries stop.
+        std::atomic<std::uint64_t> load_ticket{0};
         mutable std::mutex mutex;
         std::unordered_map<std::string, Entry> entries;
 

@@ -3,9 +3,13 @@
 
 #include <cascade/state/redis_state.hpp>  // the face: this file holds its definitions
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -120,7 +124,9 @@ inline std::string number(double v) {
 } // namespace detail::redis_state
 
 inline RedisState::~RedisState() {
-    if (mirror_ && mirror_->client) mirror_->client->close();
+    if (!mirror_) return;
+    mirror_->closed.store(true, std::memory_order_release);
+    if (mirror_->client) mirror_->client->close();
 }
 
 inline std::string RedisState::configure(boost::asio::any_io_executor ex, RedisStateConfig cfg) {
@@ -274,22 +280,35 @@ inline void RedisState::Mirror::replace(std::unordered_map<std::string, Entry> f
 
 inline boost::asio::awaitable<void> RedisState::Mirror::load(std::shared_ptr<Mirror> self) {
     namespace rs = detail::redis_state;
-    std::vector<std::string> args{"HGETALL", self->hash};
-    auto const started = detail::Episodes::clock::now();
-    auto r = co_await self->client->command(std::move(args));
-    if (!r || r->type != redis::Reply::Type::array) {
+    // The subscription may be back before the command connection is: retry, with backoff, until the
+    // load succeeds, a newer subscription asks for its own load, or the state is closed.
+    auto const ticket = self->load_ticket.fetch_add(1, std::memory_order_acq_rel) + 1;
+    auto wait = self->cfg.server.reconnect_min;
+    boost::asio::steady_timer timer(self->ex);
+    for (;;) {
+        std::vector<std::string> args{"HGETALL", self->hash};
+        auto const started = detail::Episodes::clock::now();
+        auto r = co_await self->client->command(std::move(args));
+        if (r && r->type == redis::Reply::Type::array) {
+            self->episodes.succeeded(started);
+            auto const now = rs::unix_ms(std::chrono::system_clock::now());
+            std::unordered_map<std::string, Entry> fresh;
+            for (std::size_t i = 0; i + 1 < r->elements.size() && fresh.size() < self->cfg.max_entries; i += 2) {
+                auto e = rs::parse(r->elements[i + 1].str);
+                if (e && rs::current(*e, now)) fresh[r->elements[i].str] = *e;
+            }
+            self->replace(std::move(fresh));
+            co_return;
+        }
+        if (!r && r.error() == boost::asio::error::operation_aborted) co_return;  // closed
         self->episodes.failed("load the news", r ? (r->type == redis::Reply::Type::error ? r->str : std::string("unexpected reply"))
                                                  : r.error().message());
-        co_return;
+        if (self->closed.load(std::memory_order_acquire) || self->load_ticket.load(std::memory_order_acquire) != ticket) co_return;
+        timer.expires_after(wait);
+        auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (ec || self->closed.load(std::memory_order_acquire) || self->load_ticket.load(std::memory_order_acquire) != ticket) co_return;
+        wait = std::min(wait * 2, self->cfg.server.reconnect_max);
     }
-    self->episodes.succeeded(started);
-    auto const now = rs::unix_ms(std::chrono::system_clock::now());
-    std::unordered_map<std::string, Entry> fresh;
-    for (std::size_t i = 0; i + 1 < r->elements.size() && fresh.size() < self->cfg.max_entries; i += 2) {
-        auto e = rs::parse(r->elements[i + 1].str);
-        if (e && rs::current(*e, now)) fresh[r->elements[i].str] = *e;
-    }
-    self->replace(std::move(fresh));
 }
 
 inline boost::asio::awaitable<void> RedisState::Mirror::send(std::shared_ptr<Mirror> self, std::string field, std::string value) {
