@@ -19,6 +19,7 @@
 #include "store.hpp"
 
 #include "../server/http.hpp"
+#include "../server/openai_api.hpp"
 
 #include <audit/audit.hpp>
 
@@ -53,10 +54,6 @@ using Policies = cascade::DefaultPolicies::with_accept<cascade::MinLength<400>>:
 using AuditChain = cascade::BasicChain<Policies, cascade::Groq<5>, cascade::DeepSeek, cascade::VertexPro, cascade::Template>;
 
 namespace {
-
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string query_param(std::string_view target, std::string_view name) {
     auto const q = target.find('?');
@@ -182,7 +179,7 @@ private:
         bool const cached = c.origin == cascade::Origin::cache;
         std::string const provider = cached ? c.cached_label : c.label;
         double const cost = cached ? 0.0 : c.cost_usd;
-        audit::StoredReport stored{audit::ReportStore::new_id(), std::string(audit::code(answers.lang)), score.total, provider, cost, c.text, unix_now()};
+        audit::StoredReport stored{audit::ReportStore::new_id(), std::string(audit::code(answers.lang)), score.total, provider, cost, c.text, app::unix_now()};
         if (!store_.put(stored)) co_return json_error(http::status::internal_server_error, "The report could not be stored", req.version(), req.keep_alive());
         std::clog << "audit " << stored.id.substr(0, 8) << "… " << stored.lang << " score " << score.total << " from " << provider
                   << (cached ? " (cache)" : "") << std::endl;
@@ -198,7 +195,7 @@ private:
                           {"provider", provider},
                           {"cached", cached},
                           {"cost_usd", cost},
-                          {"report_url", cfg_.public_url + cascade::sign_url("/report/" + stored.id, unix_now() + cfg_.link_ttl_seconds, cfg_.secret)}};
+                          {"report_url", cfg_.public_url + cascade::sign_url("/report/" + stored.id, app::unix_now() + cfg_.link_ttl_seconds, cfg_.secret)}};
         co_return app::http_io::make_response(http::status::ok, "application/json", json::serialize(body), req.version(), req.keep_alive());
     }
 

@@ -31,6 +31,26 @@
 
 namespace cascade::sim {
 
+namespace detail {
+
+/// @brief splitmix64: deterministic, and the same on every platform.
+class Rng {
+public:
+    explicit Rng(std::uint64_t seed) : s_(seed) {}
+    std::uint64_t next() noexcept {
+        std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+private:
+    std::uint64_t s_;
+};
+
+} // namespace detail
+
 /// @brief How long an answer takes: `first_token` plus the answer's tokens at `tokens_per_second`, times
 /// a log-normal factor of spread `jitter` (median 1); a refusal takes `refusal`.
 struct LatencyModel {
@@ -160,13 +180,7 @@ private:
             auto const& g = key(k).group;
             return g.empty() ? "key:" + std::to_string(k) : g;
         }
-        double uniform() {  // splitmix64: deterministic, and the same on every platform
-            std::uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            z ^= z >> 31;
-            return static_cast<double>(z >> 11) * 0x1.0p-53;
-        }
+        double uniform() { return rng.uniform(); }
         double normal() {
             double const u1 = std::max(uniform(), 1e-12), u2 = uniform();
             return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
@@ -176,7 +190,7 @@ private:
         ManualClock clock;
         Account account;
         Clock::time_point start;
-        std::uint64_t rng;
+        detail::Rng rng;
         ModelledCounts counts;
         double credits_left = 0.0;
         long credits_period = -1;

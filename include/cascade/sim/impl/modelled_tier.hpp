@@ -67,9 +67,8 @@ inline boost::asio::awaitable<Outcome> ModelledTier::attempt(Request const& req,
     double secs = std::chrono::duration<double>(lat.first_token).count() +
                   (lat.tokens_per_second > 0.0 ? static_cast<double>(out) / lat.tokens_per_second : 0.0);
     if (lat.jitter > 0.0) secs *= std::exp(lat.jitter * s.normal());
-    bool const short_answer =
-        episode_at(at.now, key, [](Limit l) { return l == Limit::short_answer; }) != nullptr &&
-        s.uniform() < episode_at(at.now, key, [](Limit l) { return l == Limit::short_answer; })->share;
+    auto const* short_episode = episode_at(at.now, key, [](Limit l) { return l == Limit::short_answer; });
+    bool const short_answer = short_episode != nullptr && s.uniform() < short_episode->share;
     auto const wait_ec = co_await s.clock.wait_until(at.now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs)));
     Instant const done{s.clock.now(), s.clock.utc_now()};
     if (wait_ec) {  // cancelled: the provider still counted the prompt
