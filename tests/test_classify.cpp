@@ -548,6 +548,15 @@ TEST_CASE("transport failures: timeout, reset, refused, mid-body close, oversize
 
 // --- Failures a tier names itself, and the tier's own words ---------------------------------------------
 
+TEST_CASE("only a failure to connect says the request never reached the provider", "[classify][transport]") {
+    CHECK(classify_error(boost::asio::error::connection_refused).unsent);
+    CHECK(classify_error(boost::asio::error::host_not_found).unsent);
+    CHECK(classify_error(boost::asio::error::network_unreachable).unsent);
+    CHECK_FALSE(classify_error(boost::asio::error::connection_reset).unsent);  // may have been read
+    CHECK_FALSE(classify_error(boost::asio::error::eof).unsent);
+    CHECK_FALSE(classify_error(boost::beast::error::timeout).unsent);
+}
+
 TEST_CASE("a Fault the tier names itself is that fault for this attempt, in the tier's words", "[classify][named]") {
     auto unconfigured = classify_error(Fault::unconfigured, "bad base URL for groq: no scheme");
     CHECK(unconfigured.fault == Fault::unconfigured);

@@ -572,6 +572,41 @@ TEST_CASE("an answer that used more than its lease leaves a debt the next reserv
     CHECK(st.pick_key(t0, 500, 0, cascade::KeyOrder::sequential).key.has_value());
 }
 
+TEST_CASE("an attempt that never reached the provider gives back what it reserved, lease included", "[engine][lease]") {
+    cascade::KeyLimits limits;
+    limits.tokens_per_minute = 1000;
+    limits.requests_per_minute = 10;
+    Book b({1}, true, limits);
+    b.tier(0).lease_budgets(true);
+    b.tier(0).add_lease(0, {300, 3, 0, 0});
+    auto p = b.request(no_deadline, 100);
+    check_attempt(p.start(t0), 0, 0);
+    CHECK(b.tier(0).key(0).tokens == 900);
+    CHECK(b.tier(0).key(0).lease_tokens == 200);
+    auto refused = verdict(Fault::network);
+    refused.unsent = true;
+    p.failed(0, refused, t0);
+    CHECK(b.tier(0).key(0).tokens == 1000);
+    CHECK(b.tier(0).key(0).requests == 10);
+    CHECK(b.tier(0).key(0).lease_tokens == 300);
+    CHECK(b.tier(0).key(0).lease_requests == 3);
+
+    auto q = b.request(no_deadline, 100);  // one that was sent (a reset): its reservation stays spent
+    check_attempt(q.start(t0), 0, 0);
+    q.failed(0, verdict(Fault::network), t0);
+    CHECK(b.tier(0).key(0).lease_tokens == 200);
+
+    auto r = b.request(no_deadline, 100);  // refused, then retried on the same key: the retry keeps the reservation
+    check_attempt(r.start(t0), 0, 0);
+    auto again = verdict(Fault::network, Scope::attempt, {}, true);
+    again.unsent = true;
+    auto wait = r.failed(0, again, t0, 0.0);
+    REQUIRE(wait.step == Step::wait);
+    CHECK(b.tier(0).key(0).lease_tokens == 100);
+    check_attempt(r.waited(wait.until), 0, 0);
+    CHECK(b.tier(0).key(0).lease_tokens == 100);
+}
+
 TEST_CASE("leases change nothing for a tier without budgets, or while off", "[state][lease]") {
     cascade::TierState free_tier(1, {}, {});
     free_tier.lease_budgets(true);

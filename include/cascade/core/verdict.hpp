@@ -31,6 +31,9 @@ struct Verdict {
     std::optional<std::chrono::milliseconds> cool_for;
     /// Whether retrying the same key (after backoff) can help.
     bool retry_same = false;
+    /// The request never reached the provider (the connection was refused, the name not found): what it
+    /// reserved of its key's budgets, local and shared, is given back.
+    bool unsent = false;
     /// HTTP status, 0 when there was none.
     int http_status = 0;
     /// Short redacted excerpt for the trail.

@@ -120,6 +120,10 @@ public:
     /// a 1010 arrived, say) may still succeed afterwards, and says nothing about the provider now.
     void on_success(std::optional<std::size_t> key, std::uint32_t reserved, std::uint32_t used_tokens, bool probe);
 
+    /// @brief A request on `key` that reserved `tokens` never reached the provider: its budgets (and its
+    /// lease) get back the tokens and the request.
+    void refund(std::size_t key, std::uint32_t tokens);
+
     /// @brief A request on `key` failed with `v`: cool its group or disable it, open the circuit, count
     /// failures. A cancelled probe hands the probe to the next request.
     Change on_failure(std::optional<std::size_t> key, Verdict const& v, Clock::time_point now, bool probe);

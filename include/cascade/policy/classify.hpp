@@ -242,6 +242,10 @@ private:
         } else {
             v.fault = Fault::network;  // refused, reset, eof, mid-body close, host not found
             v.retry_same = ec != asio_error::host_not_found && ec != asio_error::host_not_found_try_again;
+            // No connection was made: nothing was sent, and the provider counted nothing.
+            v.unsent = ec == asio_error::connection_refused || ec == asio_error::host_not_found ||
+                       ec == asio_error::host_not_found_try_again || ec == asio_error::network_unreachable ||
+                       ec == asio_error::host_unreachable;
         }
         return v;
     }

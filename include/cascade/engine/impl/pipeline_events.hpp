@@ -95,7 +95,13 @@ Action Pipeline<Retry, Hedge>::ended(std::size_t i, Verdict const& v, Clock::tim
         if (change.opened && v.fault == Fault::model_unavailable) pending_ |= notice_open;
         pending_slot_ = static_cast<std::uint8_t>(i);
     }
-    if (winner_ || slot.cancel_sent) return proceed(now);
+    // A request that never reached the provider gives its reservation back, unless a retry on the same key
+    // (which keeps it) follows.
+    bool const refund = v.unsent && slot.key >= 0;
+    if (winner_ || slot.cancel_sent || stop_) {
+        if (refund) st.refund(key, slot.reserved);
+        if (winner_ || slot.cancel_sent) return proceed(now);
+    }
     last_ = v.fault;
     if (stop_) return proceed(now);
     if (v.scope == Scope::attempt && in_flight() == 0) {
@@ -112,6 +118,7 @@ Action Pipeline<Retry, Hedge>::ended(std::size_t i, Verdict const& v, Clock::tim
             return proceed(now);
         }
     }
+    if (refund) st.refund(key, slot.reserved);
     if (slot.tier == tier_) {
         auto const bit = bit_of(tier_);
         if (v.scope == Scope::key) {

@@ -180,6 +180,17 @@ inline void TierState::on_success(std::optional<std::size_t> key, std::uint32_t 
     update_dirty();
 }
 
+inline void TierState::refund(std::size_t key, std::uint32_t tokens) {
+    if (key >= keys_.size() || !limits_.any()) return;
+    auto& g = groups_[keys_[key].group];
+    double const back[4] = {double(tokens), 1.0, double(tokens), 1.0};
+    for (std::size_t b = 0; b < 4; ++b)
+        if (g.buckets[b].limited()) {
+            g.buckets[b].level = std::min(g.buckets[b].capacity, g.buckets[b].level + back[b]);
+            if (leased_) g.lease[b] += back[b];
+        }
+}
+
 inline Recheck TierState::recheck(std::size_t key, Clock::time_point now) const noexcept {
     if (open_) return Recheck::next_tier;
     if (key < keys_.size() && (keys_[key].disabled || now < groups_[keys_[key].group].cool_until)) return Recheck::next_key;
