@@ -173,6 +173,9 @@ struct Tally {
     std::map<std::string, std::size_t> refused;
     // Per label: attempts the deadline cut short (their request may or may not have been written).
     std::map<std::string, std::size_t> deadline_cut;
+    // Per label: attempts whose connection was reset. When the upstream stops, a connection the kernel had
+    // accepted but the server never read is reset: its request may or may not have been served.
+    std::map<std::string, std::size_t> reset;
     // "label fault" -> count, for failed attempts; "label detail" for network faults.
     std::map<std::string, std::size_t> faults;
     std::map<std::string, std::size_t> network_details;
@@ -218,7 +221,7 @@ struct Report {
                 fallback_without_trail = 0;
     std::chrono::microseconds max_latency{0};
     std::string first_late, first_exception, first_cancelled, first_untyped;
-    std::map<std::string, std::size_t> answered_by, failure_codes, attempts, refused, deadline_cut, faults, network_details, skips;
+    std::map<std::string, std::size_t> answered_by, failure_codes, attempts, refused, deadline_cut, reset, faults, network_details, skips;
     std::size_t stats_cancelled = 0;
     std::size_t max_in_flight = 0;
     double mean_in_flight = 0;
@@ -509,6 +512,7 @@ private:
             if (a.fault == cascade::make_error_code(Fault::network)) {
                 ++tally_.network_details[a.label + " \"" + a.detail + "\""];
                 if (a.detail.find("refused") != std::string::npos) ++tally_.refused[a.label];
+                if (a.detail.find("reset by peer") != std::string::npos) ++tally_.reset[a.label];
             }
             if (a.fault == cascade::make_error_code(Fault::deadline_exceeded)) ++tally_.deadline_cut[a.label];
         }
@@ -560,6 +564,7 @@ private:
         r.failure_codes = tally_.failure_codes;
         r.attempts = tally_.attempts;
         r.refused = tally_.refused;
+        r.reset = tally_.reset;
         r.deadline_cut = tally_.deadline_cut;
         r.faults = tally_.faults;
         r.network_details = tally_.network_details;
@@ -704,8 +709,9 @@ void check_common(Report const& r) {
         CHECK(r.groq_misrouted + r.deepseek_misrouted == 0);
     }
     // Check 4: every attempt the stats count reached the upstream once, except those refused while it
-    // was down (the trails say which) and, possibly, those the deadline cut short: one cut before its
-    // request was written never reached the upstream, one cut while waiting for the answer did.
+    // was down (the trails say which) and, possibly, those the deadline cut short (one cut before its
+    // request was written never reached the upstream, one cut while waiting for the answer did) and those
+    // reset (one the upstream accepted but never read as it stopped was not served).
     auto count_of = [](std::map<std::string, std::size_t> const& m, std::string const& label) {
         auto it = m.find(label);
         return it == m.end() ? std::size_t{0} : it->second;
@@ -718,8 +724,8 @@ void check_common(Report const& r) {
             if (k.rfind(prefix, 0) == 0 && k.find("end of stream") != std::string::npos) n += v;
         return n;
     };
-    auto accounted = [](std::size_t counted, std::size_t refused, std::size_t cut, std::size_t served) {
-        return served + refused <= counted && counted <= served + refused + cut;
+    auto accounted = [](std::size_t counted, std::size_t refused, std::size_t maybe, std::size_t served) {
+        return served + refused <= counted && counted <= served + refused + maybe;
     };
     auto gap = [](std::size_t counted, std::size_t served) { return static_cast<long long>(counted) - static_cast<long long>(served); };
     struct TierRow {
@@ -731,25 +737,28 @@ void check_common(Report const& r) {
     for (auto const& t : {TierRow{"groq", 0, r.upstream_groq, r.groq_cuts}, TierRow{"deepseek", 1, r.upstream_deepseek, r.deepseek_cuts}}) {
         auto refused = sum_for_prefix(r.refused, t.name);
         auto cut = sum_for_prefix(r.deadline_cut, t.name);
+        auto reset = sum_for_prefix(r.reset, t.name);
         auto counted = stats_attempts(r, t.tier);
         INFO("check 4 (" << t.name << ": the upstream's hits equal the chain's stats): the stats count " << counted
-             << " attempts, " << refused << " of them refused while the upstream was down and " << cut
-             << " cut short by the deadline; the upstream served " << t.served << " (it cut " << t.cuts << " mid-body): "
+             << " attempts, " << refused << " of them refused while the upstream was down, " << cut
+             << " cut short by the deadline and " << reset << " reset; the upstream served " << t.served << " (it cut " << t.cuts << " mid-body): "
              << gap(counted, t.served + refused) << " attempts unaccounted for; " << eos(t.name)
              << " failed with \"end of stream\"; network faults: " << map_text(r.network_details) << "\n"
              << r.stats_table);
-        CHECK(accounted(counted, refused, cut, t.served));
+        CHECK(accounted(counted, refused, cut + reset, t.served));
     }
     // Check 4, per key: what the answers say (their labels and trails) against the upstream's per-key hits.
     for (int k = 0; k <= 5; ++k) {
         std::string label = k < 5 ? "groq" + std::to_string(k + 1) : std::string("deepseek");
         auto served = k < 5 ? r.upstream_groq_keys[static_cast<std::size_t>(k)] : r.upstream_deepseek_key;
         auto said = count_of(r.attempts, label), refused = count_of(r.refused, label), cut = count_of(r.deadline_cut, label);
+        auto reset = count_of(r.reset, label);
         INFO("check 4 (" << label << ": the answers' labels and trails account for every request the upstream served on it): "
-             << said << " attempts in the answers, " << refused << " refused, " << cut << " cut short by the deadline; "
+             << said << " attempts in the answers, " << refused << " refused, " << cut << " cut short by the deadline, " << reset
+             << " reset; "
              << "the upstream served " << served << "; " << r.fallback_without_trail
              << " answers are the deadline's safe text without a trail");
-        CHECK(accounted(said, refused, cut, served));
+        CHECK(accounted(said, refused, cut + reset, served));
     }
 }
 
