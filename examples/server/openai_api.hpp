@@ -10,6 +10,7 @@
 #include <cascade/server/openai_sse.hpp>
 
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -118,7 +119,11 @@ inline std::variant<ChatCall, ApiError> parse_chat(std::string_view body) {
     namespace json = boost::json;
     using detail::field;
     json::error_code ec;
-    json::value v = json::parse(body, ec);
+    // Parsed into an arena on the stack (heap beyond it): the call copies out what it keeps, and `extra`
+    // (its own storage) copies what it is given.
+    unsigned char arena[8192];
+    json::monotonic_resource mr(arena, sizeof arena);
+    json::value v = json::parse(body, ec, &mr);
     if (ec) return ApiError{400, "We could not parse the JSON body of your request (" + ec.message() + ")", "invalid_request_error", {}, {}};
     auto const* o = v.if_object();
     if (!o) return ApiError{400, "The body of your request must be a JSON object", "invalid_request_error", {}, {}};
@@ -228,26 +233,31 @@ inline std::int64_t unix_now() {
 /// upstream's id, created and system_fingerprint when it gave them, a generated id and now otherwise.
 inline std::string completion_body(cascade::Completion const& c, std::string_view model) {
     namespace json = boost::json;
-    json::object message;
+    unsigned char arena[4096];  // the objects live until serialized: an arena on the stack, heap beyond it
+    json::monotonic_resource mr(arena, sizeof arena);
+    json::storage_ptr const sp(&mr);
+    json::object message(sp);
     message["role"] = "assistant";
     message["content"] = c.text;
     message["refusal"] = nullptr;
-    json::object choice;
+    json::object choice(sp);
     choice["index"] = 0;
     choice["message"] = std::move(message);
     choice["logprobs"] = nullptr;
     choice["finish_reason"] = cascade::server::OpenAISseWriter::finish_reason(c.finish_reason);
-    json::object usage;
+    json::object usage(sp);
     usage["prompt_tokens"] = c.usage.prompt_tokens;
     usage["completion_tokens"] = c.usage.completion_tokens;
     usage["total_tokens"] = c.usage.total();
-    if (c.usage.cached_prompt_tokens > 0) usage["prompt_tokens_details"] = json::object{{"cached_tokens", c.usage.cached_prompt_tokens}};
-    json::object o;
+    if (c.usage.cached_prompt_tokens > 0) usage["prompt_tokens_details"] = json::object({{"cached_tokens", c.usage.cached_prompt_tokens}}, sp);
+    json::object o(sp);
     o["id"] = c.id.empty() ? response_id() : c.id;
     o["object"] = "chat.completion";
     o["created"] = c.created > 0 ? c.created : unix_now();
     o["model"] = model;
-    o["choices"] = json::array{std::move(choice)};
+    json::array choices(sp);
+    choices.push_back(std::move(choice));
+    o["choices"] = std::move(choices);
     o["usage"] = std::move(usage);
     if (c.system_fingerprint.empty()) o["system_fingerprint"] = nullptr;
     else o["system_fingerprint"] = c.system_fingerprint;

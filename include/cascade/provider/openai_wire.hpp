@@ -8,6 +8,7 @@
 #include <cascade/core/request.hpp>
 
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -61,11 +62,15 @@ inline bool is_reserved(std::string_view field) noexcept {
 /// `response_format` (as given; check `request_problem` first). Then each field of `req.extra` that
 /// the body does not already have, except `model`, `messages`, `stream` and `stream_options`.
 inline std::string request_body(Request const& req, std::string_view model, bool stream = false, bool stream_usage = true) {
-    boost::json::object body;
+    // Built in an arena on the stack (heap beyond it), freed at once: the body is thrown away once serialized.
+    unsigned char arena[4096];
+    boost::json::monotonic_resource mr(arena, sizeof arena);
+    boost::json::storage_ptr const sp(&mr);
+    boost::json::object body(sp);
     body["model"] = req.model ? std::string_view(*req.model) : model;
-    boost::json::array messages;
+    boost::json::array messages(sp);
     for (auto const& m : req.messages) {
-        boost::json::object msg;
+        boost::json::object msg(sp);
         msg["role"] = role_name(m.role);
         msg["content"] = m.content;
         messages.push_back(std::move(msg));
@@ -76,7 +81,7 @@ inline std::string request_body(Request const& req, std::string_view model, bool
     if (req.top_p && !std::isnan(*req.top_p)) body["top_p"] = *req.top_p;
     if (req.seed) body["seed"] = *req.seed;
     if (!req.stop.empty()) {
-        boost::json::array stop;
+        boost::json::array stop(sp);
         for (auto const& s : req.stop) stop.emplace_back(s);
         body["stop"] = std::move(stop);
     }
@@ -84,7 +89,7 @@ inline std::string request_body(Request const& req, std::string_view model, bool
         if (auto rf = parse_response_format(*req.response_format)) body["response_format"] = std::move(*rf);
     if (stream) {
         body["stream"] = true;
-        if (stream_usage) body["stream_options"] = boost::json::object{{"include_usage", true}};
+        if (stream_usage) body["stream_options"] = boost::json::object({{"include_usage", true}}, sp);
     }
     for (auto const& field : req.extra)
         if (!is_reserved(field.key()) && !body.contains(field.key())) body[field.key()] = field.value();
@@ -158,7 +163,10 @@ inline boost::system::result<ChatReply, ParseError> parse_reply(std::string_view
     while (!body.empty() && (body.front() == '\n' || body.front() == '\r' || body.front() == ' ' || body.front() == '\t'))
         body.remove_prefix(1);
     boost::system::error_code ec;
-    auto v = boost::json::parse(body, ec);
+    // Parsed into an arena on the stack (heap beyond it): what the reply keeps is copied out below.
+    unsigned char arena[8192];
+    boost::json::monotonic_resource mr(arena, sizeof arena);
+    auto v = boost::json::parse(body, ec, &mr);
     if (ec || !v.is_object()) return ParseError::not_json;
     auto const& o = v.get_object();
     if (auto const* err = o.if_contains("error"); err && !err->is_null()) return ParseError::error_object;
