@@ -2,6 +2,7 @@
 // mid-body closes and cancellation.
 
 #include <cascade/net/http_client.hpp>
+#include <cascade/net/http_wire.hpp>
 
 #include "support/loopback.hpp"
 #include "support/run.hpp"
@@ -414,4 +415,156 @@ TEST_CASE("many concurrent requests from two threads all complete", "[net][concu
     second.join();
     CHECK(ok_count == 160);
     CHECK(client.connections_opened() <= 16);
+}
+
+TEST_CASE("a request goes out as one message: Host and User-Agent first, the last header of a name, the transport's framing",
+          "[net][wire]") {
+    cascade::Headers h;
+    h.add("content-type", "application/json");
+    h.add("X-A", "1");
+    h.add("x-a", "2");
+    h.add("Content-Length", "999");
+    h.add("Connection", "close");
+    h.add("Transfer-Encoding", "chunked");
+    h.add("User-Agent", "mine/1");
+    auto post = cascade::net::wire::request("POST", "/v1/x", "api.example", "cascade/0.1", h, "{}");
+    REQUIRE(post.has_value());
+    CHECK(*post ==
+          "POST /v1/x HTTP/1.1\r\nHost: api.example\r\ncontent-type: application/json\r\nx-a: 2\r\nUser-Agent: mine/1\r\n"
+          "Content-Length: 2\r\n\r\n{}");
+    auto get = cascade::net::wire::request("GET", "", "h", "ua", {}, "");
+    REQUIRE(get.has_value());
+    CHECK(*get == "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\n\r\n");  // no body, no length
+    auto empty_post = cascade::net::wire::request("POST", "/", "h", "ua", {}, "");
+    REQUIRE(empty_post.has_value());
+    CHECK(empty_post->find("Content-Length: 0\r\n") != std::string::npos);
+}
+
+TEST_CASE("a header that would break the request fails with a clear error before anything is sent", "[net][wire]") {
+    using cascade::net::wire::request;
+    cascade::Headers injected;
+    injected.add("authorization", "Bearer sk-abc\r\nX-Injected: 1");
+    CHECK(request("POST", "/", "h", "ua", injected, "{}").error() == http::error::bad_value);
+    cascade::Headers bad_name;
+    bad_name.add("bad name", "1");
+    CHECK(request("POST", "/", "h", "ua", bad_name, "{}").error() == http::error::bad_field);
+    CHECK(request("POST", "/a b", "h", "ua", {}, "{}").error() == http::error::bad_target);
+    CHECK(request("PO ST", "/", "h", "ua", {}, "{}").error() == http::error::bad_method);
+
+    // Through the client: the error, and no request reaches the upstream.
+    Loopback up;
+    up.otherwise("/", ok());
+    asio::io_context io;
+    HttpClient client(io.get_executor(), {});
+    auto req = post("/x");
+    req.headers.add("x-key", "k\nX-Injected: 1");
+    auto r = cascade::test::run(io, client.request(Url::parse(up.base_url()).value(), req));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error() == http::error::bad_value);
+    CHECK(up.requests().empty());
+    CHECK(client.connections_opened() == 0);
+}
+
+TEST_CASE("a response head: status line with its reason, then the fields in their order", "[net][wire]") {
+    http::response<http::string_body> res{http::status::too_many_requests, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set("x-cascade-label", "backup");
+    res.body() = R"({"error":{}})";
+    res.prepare_payload();
+    std::string head;
+    auto buffers = cascade::net::wire::response_buffers(res, head);
+    CHECK(head == "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nx-cascade-label: backup\r\nContent-Length: 12\r\n\r\n");
+    CHECK(buffers[0].size() == head.size());
+    CHECK(std::string_view(static_cast<char const*>(buffers[1].data()), buffers[1].size()) == res.body());
+    http::response<http::string_body> old{http::status::ok, 10};
+    old.keep_alive(true);
+    CHECK(cascade::net::wire::head(old.base()) == "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n");
+}
+
+TEST_CASE("a connection idle check_idle_after or longer is peeked at before reuse, and one the server closed is replaced",
+          "[net][pool]") {
+    Loopback up;
+    Reply idle_closed = ok();
+    idle_closed.close_silently_after = true;
+    up.queue("/", idle_closed);
+    up.otherwise("/", ok());
+    asio::io_context io;
+    cascade::net::ClientConfig cfg;
+    cfg.check_idle_after = 0ms;  // every reuse is checked
+    HttpClient client(io.get_executor(), cfg);
+    auto origin = Url::parse(up.base_url()).value();
+    REQUIRE(cascade::test::run(io, client.request(origin, post("/x"))).has_value());
+    REQUIRE(up.wait_closed_after_reply(1, 5s));
+    auto r = cascade::test::run(io, client.request(origin, post("/x")));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(client.stale_connections_dropped() == 1);  // found closed by the peek, never written to
+    CHECK(client.connections_opened() == 2);
+    CHECK(up.requests().size() == 2);
+}
+
+TEST_CASE("a connection idle less than check_idle_after is used at once; closed meanwhile, the request goes again on a new one",
+          "[net][pool]") {
+    Loopback up;
+    Reply idle_closed = ok();
+    idle_closed.close_silently_after = true;
+    up.queue("/", idle_closed);
+    up.otherwise("/", ok());
+    asio::io_context io;
+    cascade::net::ClientConfig cfg;
+    cfg.check_idle_after = std::chrono::hours(1);  // no peek
+    HttpClient client(io.get_executor(), cfg);
+    auto origin = Url::parse(up.base_url()).value();
+    REQUIRE(cascade::test::run(io, client.request(origin, post("/x"))).has_value());
+    REQUIRE(up.wait_closed_after_reply(1, 5s));
+    auto r = cascade::test::run(io, client.request(origin, post("/x")));
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(client.stale_connections_dropped() == 0);  // not peeked at: the failed exchange replaced it
+    CHECK(client.connections_opened() == 2);
+    CHECK(up.requests().size() == 2);  // the request on the closed connection never reached the server
+}
+
+TEST_CASE("with single_thread the client needs no strands: pooled answers, a timeout and a cancellation as with them",
+          "[net][pool][executor]") {
+    Loopback up;
+    up.otherwise("/x", ok());
+    Reply hang;
+    hang.hang = true;
+    up.otherwise("/hang", hang);
+    asio::io_context io(1);
+    cascade::net::ClientConfig cfg;
+    cfg.single_thread = true;
+    cfg.attempt_timeout = 200ms;
+    HttpClient client(io.get_executor(), cfg);
+    auto origin = Url::parse(up.base_url()).value();
+    int answered = 0;
+    auto one = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 5; ++i) {
+            auto r = co_await client.request(origin, post("/x"));
+            if (r && r->status == 200) ++answered;
+        }
+    };
+    for (int i = 0; i < 8; ++i) asio::co_spawn(io, one(), asio::detached);
+    io.run();
+    CHECK(answered == 40);
+    CHECK(client.connections_opened() == 8);  // eight in flight at once, then each reused
+
+    auto timed_out = cascade::test::run(io, client.request(origin, post("/hang")));
+    REQUIRE_FALSE(timed_out.has_value());
+    CHECK(timed_out.error() == boost::beast::error::timeout);
+
+    asio::cancellation_signal sig;
+    std::optional<boost::system::result<cascade::net::HttpResponse>> got;
+    asio::co_spawn(io, client.request(origin, post("/hang")),
+                   asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr, boost::system::result<cascade::net::HttpResponse> r) {
+                       got = std::move(r);
+                   }));
+    asio::steady_timer t(io, 20ms);
+    t.async_wait([&](boost::system::error_code) { sig.emit(asio::cancellation_type::terminal); });
+    io.restart();
+    io.run();
+    REQUIRE(got.has_value());
+    REQUIRE_FALSE(got->has_value());
+    CHECK(got->error() == asio::error::operation_aborted);
 }

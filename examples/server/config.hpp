@@ -85,6 +85,7 @@ inline cascade::ProviderConfig upstream_tier(Config const& c, std::string name, 
     p.keys = c.keys;
     p.key_required = !c.keys.empty();
     p.number_labels = c.keys.size() > 1;  // a pool: labels upstream1..N, so the label says which key answered
+    p.http.single_thread = c.threads == 1;  // one thread runs the io_context: no strand per connection
     return p;
 }
 
@@ -96,6 +97,7 @@ inline cascade::ProviderConfig backup_tier(Config const& c, std::string name, st
     p.base_url = c.backup_upstream.empty() ? c.upstream : c.backup_upstream;
     p.model = std::move(model);
     p.key_required = c.backup_upstream.empty();
+    p.http.single_thread = c.threads == 1;
     return p;
 }
 

@@ -4,6 +4,8 @@
 // each request goes to `handler.handle(stream, req)`, which writes its response and says whether the
 // connection can carry on.
 
+#include <cascade/net/http_wire.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -51,10 +53,12 @@ inline Response make_response(http::status status, std::string_view content_type
     return res;
 }
 
-/// Writes `res`; false when the client went away.
+/// Writes `res`, head and body in one gather write (cascade::net::wire); false when the client went away.
 inline asio::awaitable<bool> write(beast::tcp_stream& stream, Response& res) {
     stream.expires_after(write_timeout);
-    auto [ec, n] = co_await http::async_write(stream, res, tuple_awaitable);
+    std::string head;
+    auto buffers = cascade::net::wire::response_buffers(res, head);
+    auto [ec, n] = co_await asio::async_write(stream, buffers, tuple_awaitable);
     co_return !ec;
 }
 

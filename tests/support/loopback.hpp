@@ -141,6 +141,12 @@ public:
     }
 
     std::size_t accepted_connections() const { return accepted_.load(); }
+    // Waits (at most `limit`) until the server closed `n` connections after a reply (`close_after`,
+    // `close_silently_after`, `close_mid_body`).
+    bool wait_closed_after_reply(std::size_t n, std::chrono::milliseconds limit) const {
+        std::unique_lock lock(mutex_);
+        return closed_cv_.wait_for(lock, limit, [&] { return closed_after_reply_ >= n; });
+    }
     // Connections whose request was left hanging (`Reply::hang`) and that the client then closed.
     std::size_t hung_connections_closed() const {
         std::lock_guard lock(mutex_);
@@ -346,6 +352,11 @@ private:
             if (reply.close_after || reply.close_mid_body || reply.close_silently_after) {
                 boost::system::error_code ignored;
                 boost::beast::get_lowest_layer(*s).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+                {
+                    std::lock_guard lock(mutex_);
+                    ++closed_after_reply_;
+                }
+                closed_cv_.notify_all();
                 co_return;
             }
         }
@@ -359,6 +370,7 @@ private:
     std::thread thread_;
     std::atomic<std::size_t> accepted_{0};
     std::size_t hung_closed_ = 0;
+    std::size_t closed_after_reply_ = 0;
     std::vector<std::chrono::steady_clock::time_point> chunked_closed_;
     mutable std::condition_variable closed_cv_;
     mutable std::mutex mutex_;

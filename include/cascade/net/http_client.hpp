@@ -4,6 +4,7 @@
 /// origin, connect and attempt timeouts, a response size limit and per-operation cancellation.
 
 #include <cascade/core/verdict.hpp>
+#include <cascade/net/http_wire.hpp>
 #include <cascade/net/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,6 +22,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -87,6 +89,18 @@ struct ClientConfig {
     /// connections on their own schedule (Node 5 s, nginx 75 s), and a request sent on one they are
     /// closing is lost. Below Node's default. Zero: idle connections are never reused.
     std::chrono::milliseconds max_idle_time{4'000};
+    /// A pooled connection idle at least this long is checked before reuse: a peek that does not block
+    /// (one system call) finds one the server closed, and it is replaced before the request is written. A
+    /// connection idle less long is used at once; if the server closed it meanwhile, the write or the read
+    /// fails before any byte of the answer and the request goes again on a new connection (a request on a
+    /// closed connection never reached the server). Servers close idle connections seconds after their
+    /// last answer (Node 5 s, nginx 75 s), not milliseconds. Zero: every reuse is checked.
+    std::chrono::milliseconds check_idle_after{1'000};
+    /// Exactly one thread runs the executor the client is given (an `io_context` run by one thread, as the
+    /// example server's default). Connections then need no strand of their own, and a request runs inside
+    /// the calling coroutine instead of a coroutine spawned on the connection's strand: fewer allocations
+    /// and hand-overs a request (docs/benchmarks.md). With more threads it is a data race: leave it false.
+    bool single_thread = false;
     /// Verify the server's certificate chain and host name (SNI is always sent). Turn off only for tests.
     bool verify_peer = true;
     /// PEM of extra certificate authorities to trust, besides the system store (tests, private gateways).
@@ -107,12 +121,12 @@ struct NoReadDeadline {
 /// cancellation (through the awaiting coroutine's cancellation slot, which reaches the socket)
 /// `asio::error::operation_aborted`, and only cancellation.
 ///
-/// Each connection has its own strand: every handler of its socket and timer, and the exchange itself,
+/// Each connection has its own strand (unless `ClientConfig::single_thread`): every handler of its socket and timer, and the exchange itself,
 /// run there, whatever threads run the executor. (Without it, on two threads, Beast's timeout handler and
 /// the aborted read raced, and a timeout surfaced as `operation_aborted`.) A pooled connection is reused
 /// only while younger than `max_idle_time` and still open (checked without blocking before the request is
-/// written); a reused connection that fails before any byte of the answer is replaced by a new connection,
-/// never by another pooled one.
+/// written, once it has been idle `check_idle_after`); a reused connection that fails before any byte of
+/// the answer is replaced by a new connection, never by another pooled one.
 ///
 /// The client runs on the executor it is given, never on a strand of it: a strand (a server's usual
 /// one-strand-per-connection design, or the chain's caller on one) is replaced by the executor under it,
@@ -172,10 +186,16 @@ public:
         auto const attempt_end = attempt_end_for(deadline);
         if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
 
-        auto msg = make_message(origin, std::move(req));
+        auto wire = make_message(origin, req);
+        if (!wire) co_return wire.error();
+        auto msg = std::move(*wire);
         auto conn = take(origin);
-        if (!conn) conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
-        auto strand = conn->strand;
+        if (!conn) conn = new_conn();
+        if (cfg_.single_thread) {
+            auto r = co_await exchange_on_strand(origin, std::move(conn), msg, attempt_end);
+            co_return r;
+        }
+        auto strand = conn->exec;
         // Named locals, then moved in: g++ 12 destroys temporaries of a co_await expression twice.
         auto op = exchange_on_strand(origin, std::move(conn), msg, attempt_end);
         auto r = co_await on_strand(std::move(strand), std::move(op));
@@ -195,10 +215,16 @@ public:
                                                                               OnBody on_body, NextBy next_by = {}) {
         auto const attempt_end = attempt_end_for(deadline);
         if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
-        auto msg = make_message(origin, std::move(req));
+        auto wire = make_message(origin, req);
+        if (!wire) co_return wire.error();
+        auto msg = std::move(*wire);
         // A fresh connection, never pooled: streams are long and rare. It runs on a strand of its own.
-        auto conn = std::make_unique<Conn>(boost::asio::make_strand(ex_));
-        auto strand = conn->strand;
+        auto conn = new_conn();
+        if (cfg_.single_thread) {
+            auto r = co_await stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body, next_by);
+            co_return r;
+        }
+        auto strand = conn->exec;
         auto op = stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body, next_by);
         auto r = co_await on_strand(std::move(strand), std::move(op));
         co_return r;
@@ -211,30 +237,21 @@ private:
         return deadline < end ? deadline : end;
     }
 
-    boost::beast::http::request<boost::beast::http::string_body> make_message(Url const& origin, HttpRequest req) const {
-        boost::beast::http::request<boost::beast::http::string_body> msg;
-        msg.method_string(req.method);
-        msg.target(req.target.empty() ? std::string("/") : req.target);
-        msg.version(11);
-        msg.set(boost::beast::http::field::host, origin.host);
-        msg.set(boost::beast::http::field::user_agent, cfg_.user_agent);
-        for (auto const& h : req.headers) msg.set(h.name, h.value);
-        msg.body() = std::move(req.body);
-        msg.prepare_payload();
-        msg.keep_alive(true);
-        return msg;
+    // The request on the wire (http_wire.hpp): one string, one write. A header that would break the
+    // message (a CR or LF in a value, a name that is no token) fails here, before any connection.
+    boost::system::result<std::string> make_message(Url const& origin, HttpRequest const& req) const {
+        return wire::request(req.method, req.target, origin.host, cfg_.user_agent, req.headers, req.body);
     }
 
     template <class Stream, class OnBody, class NextBy>
     boost::asio::awaitable<boost::system::result<HttpResponse>> stream_on(Stream& stream, boost::beast::flat_buffer& buffer,
-                                                                         boost::beast::http::request<boost::beast::http::string_body> const& msg,
-                                                                         OnBody& on_body, NextBy& next_by,
+                                                                         std::string const& msg, OnBody& on_body, NextBy& next_by,
                                                                          std::chrono::steady_clock::time_point attempt_end) {
         namespace http = boost::beast::http;
         using boost::asio::as_tuple;
         using boost::asio::use_awaitable;
         auto bound_read = [&] { boost::beast::get_lowest_layer(stream).expires_at(std::min(attempt_end, next_by())); };
-        auto [wec, wn] = co_await http::async_write(stream, msg, as_tuple(use_awaitable));
+        auto [wec, wn] = co_await boost::asio::async_write(stream, boost::asio::buffer(msg), as_tuple(use_awaitable));
         if (wec) co_return wec;
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(cfg_.max_body_bytes);
@@ -265,14 +282,13 @@ private:
         co_return out;
     }
 
-    using Strand = boost::asio::strand<boost::asio::any_io_executor>;
-    using Message = boost::beast::http::request<boost::beast::http::string_body>;
+    using Message = std::string;  // a whole request, head and body (wire::request)
 
-    // One connection, plain or TLS, and the strand all its handlers run on. Its streams are made, used
-    // and destroyed on that strand only.
+    // One connection, plain or TLS, and the strand all its handlers run on (the client's executor itself
+    // when one thread runs it). Its streams are made, used and destroyed there only.
     struct Conn {
-        explicit Conn(Strand s) : strand(std::move(s)) {}
-        Strand strand;
+        explicit Conn(boost::asio::any_io_executor e) : exec(std::move(e)) {}
+        boost::asio::any_io_executor exec;
         std::unique_ptr<boost::beast::tcp_stream> plain;
         std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
         boost::beast::flat_buffer buffer;
@@ -292,7 +308,7 @@ private:
     // co_spawn's own forwarding: in Asio 1.81 it queues the emit with a pointer into the caller's
     // cancellation slot, which is freed as soon as the operation completes (a use-after-free that
     // ThreadSanitizer found under the fault soak). Here the signal lives as long as any emit queued for it.
-    static boost::asio::awaitable<boost::system::result<HttpResponse>> on_strand(Strand strand,
+    static boost::asio::awaitable<boost::system::result<HttpResponse>> on_strand(boost::asio::any_io_executor strand,
                                                                                 boost::asio::awaitable<boost::system::result<HttpResponse>> op) {
         auto cs = co_await boost::asio::this_coro::cancellation_state;
         if (cs.cancelled() != boost::asio::cancellation_type::none)
@@ -309,10 +325,12 @@ private:
         co_return r;
     }
 
-    // Can an idle pooled connection carry a request? Not if the server closed it (a read would see EOF),
-    // nor if it sent bytes nobody asked for. A peek that does not block; only on the connection's strand.
-    static bool still_open(Conn& c) {
+    // Can an idle pooled connection carry a request? Not if it holds bytes nobody asked for, nor (checked
+    // with a peek that does not block, when it has been idle `check_idle_after`) if the server closed it
+    // (a read would see EOF). Only on the connection's strand.
+    bool still_open(Conn& c) const {
         if (c.buffer.size() != 0) return false;
+        if (std::chrono::steady_clock::now() - c.idle_since < cfg_.check_idle_after) return true;
 #if defined(_WIN32)
         return true;
 #else
@@ -392,7 +410,7 @@ private:
         std::unique_ptr<Conn> c;
         {
             std::lock_guard lock(mutex_);
-            auto it = idle_.find(origin.key());
+            auto it = idle_.find(origin);
             if (it == idle_.end()) return nullptr;
             auto& v = it->second;  // oldest first
             auto const oldest_usable = std::chrono::steady_clock::now() - cfg_.max_idle_time;
@@ -415,12 +433,18 @@ private:
     void give_back(Url const& origin, std::unique_ptr<Conn> c) {
         c->idle_since = std::chrono::steady_clock::now();
         std::lock_guard lock(mutex_);
-        auto& v = idle_[origin.key()];
-        if (v.size() < cfg_.max_idle_per_origin) v.push_back(std::move(c));
+        auto it = idle_.find(origin);
+        if (it == idle_.end()) it = idle_.emplace(OriginKey{origin.tls, origin.host, origin.port}, std::vector<std::unique_ptr<Conn>>{}).first;
+        if (it->second.size() < cfg_.max_idle_per_origin) it->second.push_back(std::move(c));
+    }
+
+    std::unique_ptr<Conn> new_conn() const {
+        if (cfg_.single_thread) return std::make_unique<Conn>(ex_);
+        return std::make_unique<Conn>(boost::asio::make_strand(ex_));
     }
 
     static void close_on_strand(std::unique_ptr<Conn> c) {
-        auto strand = c->strand;
+        auto strand = c->exec;
         std::shared_ptr<Conn> owned(std::move(c));
         boost::asio::post(strand, [owned]() mutable { owned.reset(); });
     }
@@ -433,7 +457,7 @@ private:
         auto connect_end = std::chrono::steady_clock::now() + cfg_.connect_timeout;
         if (attempt_end < connect_end) connect_end = attempt_end;
         c.reset();
-        boost::asio::ip::tcp::resolver resolver(c.strand);
+        boost::asio::ip::tcp::resolver resolver(c.exec);
         auto [rec, eps] = co_await resolver.async_resolve(origin.host, std::to_string(origin.port), as_tuple(use_awaitable));
         if (rec) co_return rec;
         if (origin.tls) {
@@ -441,13 +465,13 @@ private:
                 boost::system::error_code ignored;  // no system store: only extra_ca_pem is trusted
                 ssl_.set_default_verify_paths(ignored);
             });
-            c.tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(c.strand, ssl_);
+            c.tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(c.exec, ssl_);
             // SNI, and the name the certificate must carry.
             if (!SSL_set_tlsext_host_name(c.tls->native_handle(), origin.host.c_str()))
                 co_return boost::system::error_code(static_cast<int>(::ERR_get_error()), boost::asio::error::get_ssl_category());
             if (cfg_.verify_peer) c.tls->set_verify_callback(boost::asio::ssl::host_name_verification(origin.host));
         } else {
-            c.plain = std::make_unique<boost::beast::tcp_stream>(c.strand);
+            c.plain = std::make_unique<boost::beast::tcp_stream>(c.exec);
         }
         c.expires_at(connect_end);
         auto [cec, ep] = co_await c.lowest().async_connect(eps, as_tuple(use_awaitable));
@@ -470,12 +494,11 @@ private:
     }
 
     template <class Stream>
-    boost::asio::awaitable<Exchange> exchange_on(Stream& stream, boost::beast::flat_buffer& buffer,
-                                                 boost::beast::http::request<boost::beast::http::string_body> const& msg) {
+    boost::asio::awaitable<Exchange> exchange_on(Stream& stream, boost::beast::flat_buffer& buffer, Message const& msg) {
         using boost::asio::as_tuple;
         using boost::asio::use_awaitable;
         Exchange ex;
-        auto [wec, wn] = co_await boost::beast::http::async_write(stream, msg, as_tuple(use_awaitable));
+        auto [wec, wn] = co_await boost::asio::async_write(stream, boost::asio::buffer(msg), as_tuple(use_awaitable));
         if (wec) {
             ex.error = wec;
             co_return ex;
@@ -496,7 +519,7 @@ private:
         co_return ex;
     }
 
-    boost::asio::awaitable<Exchange> exchange(Conn& c, boost::beast::http::request<boost::beast::http::string_body> const& msg) {
+    boost::asio::awaitable<Exchange> exchange(Conn& c, Message const& msg) {
         if (c.tls) return exchange_on(*c.tls, c.buffer, msg);
         return exchange_on(*c.plain, c.buffer, msg);
     }
@@ -507,7 +530,22 @@ private:
     boost::system::error_code ssl_error_;
     std::once_flag system_store_loaded_;
     mutable std::mutex mutex_;
-    std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_;
+    // The pool's key: scheme, host and port, compared with a Url as it is (no key string made a request).
+    struct OriginKey {
+        bool tls;
+        std::string host;
+        std::uint16_t port;
+    };
+    struct OriginLess {
+        using is_transparent = void;
+        template <class A, class B>
+        bool operator()(A const& a, B const& b) const noexcept {
+            if (a.tls != b.tls) return a.tls < b.tls;
+            if (a.port != b.port) return a.port < b.port;
+            return a.host < b.host;
+        }
+    };
+    std::map<OriginKey, std::vector<std::unique_ptr<Conn>>, OriginLess> idle_;
     std::size_t opened_ = 0;
     std::size_t dropped_ = 0;
 };
