@@ -123,6 +123,31 @@ TEST_CASE("a whole answer carries the upstream's id, created and fingerprint, or
     CHECK(v.at("system_fingerprint").is_null());
 }
 
+TEST_CASE("a whole answer is the chat.completion shape, its text escaped and made valid UTF-8", "[example-server][response]") {
+    cascade::Completion c;
+    c.text = std::string("He said \"hi\"\n\x01 and \xff");  // quotes, a newline, a control byte, a stray byte
+    c.finish_reason = "stop";
+    c.usage = {10, 5};
+    c.usage.cached_prompt_tokens = 4;
+    auto const body = app::completion_body(c, "m\"x");
+    auto v = json::parse(body);  // valid JSON
+    auto const& choice = v.at("choices").at(0);
+    CHECK(choice.at("index") == 0);
+    CHECK(choice.at("message").at("role") == "assistant");
+    CHECK(choice.at("message").at("refusal").is_null());
+    CHECK(choice.at("logprobs").is_null());
+    CHECK(choice.at("finish_reason") == "stop");
+    CHECK(v.at("model") == "m\"x");
+    auto const text = std::string(choice.at("message").at("content").as_string());
+    CHECK(text.starts_with("He said \"hi\"\n\x01 and "));
+    CHECK(text.find('\xff') == std::string::npos);  // the stray byte replaced
+    CHECK(v.at("usage").at("prompt_tokens") == 10);
+    CHECK(v.at("usage").at("completion_tokens") == 5);
+    CHECK(v.at("usage").at("total_tokens") == 15);
+    CHECK(v.at("usage").at("prompt_tokens_details").at("cached_tokens") == 4);
+    CHECK(body.find("\n") == std::string::npos);  // one line: the newline went out escaped
+}
+
 TEST_CASE("the model list names each chain in OpenAI's list format", "[example-server][response]") {
     std::string const names[] = {"cascade-default", "cascade-cheap"};
     auto const v = json::parse(app::models_body(names, 42));

@@ -232,36 +232,37 @@ inline std::int64_t unix_now() {
 /// @brief A whole answer as a `chat.completion` object naming `model` (what the client asked for): the
 /// upstream's id, created and system_fingerprint when it gave them, a generated id and now otherwise.
 inline std::string completion_body(cascade::Completion const& c, std::string_view model) {
-    namespace json = boost::json;
-    unsigned char arena[4096];  // the objects live until serialized: an arena on the stack, heap beyond it
-    json::monotonic_resource mr(arena, sizeof arena);
-    json::storage_ptr const sp(&mr);
-    json::object message(sp);
-    message["role"] = "assistant";
-    message["content"] = c.text;
-    message["refusal"] = nullptr;
-    json::object choice(sp);
-    choice["index"] = 0;
-    choice["message"] = std::move(message);
-    choice["logprobs"] = nullptr;
-    choice["finish_reason"] = cascade::server::OpenAISseWriter::finish_reason(c.finish_reason);
-    json::object usage(sp);
-    usage["prompt_tokens"] = c.usage.prompt_tokens;
-    usage["completion_tokens"] = c.usage.completion_tokens;
-    usage["total_tokens"] = c.usage.total();
-    if (c.usage.cached_prompt_tokens > 0) usage["prompt_tokens_details"] = json::object({{"cached_tokens", c.usage.cached_prompt_tokens}}, sp);
-    json::object o(sp);
-    o["id"] = c.id.empty() ? response_id() : c.id;
-    o["object"] = "chat.completion";
-    o["created"] = c.created > 0 ? c.created : unix_now();
-    o["model"] = model;
-    json::array choices(sp);
-    choices.push_back(std::move(choice));
-    o["choices"] = std::move(choices);
-    o["usage"] = std::move(usage);
-    if (c.system_fingerprint.empty()) o["system_fingerprint"] = nullptr;
-    else o["system_fingerprint"] = c.system_fingerprint;
-    return json::serialize(o);
+    // Written straight out, in the order OpenAI's answers have (no JSON tree to build and throw away);
+    // strings are made valid UTF-8 and escaped as the stream's chunks are (cascade::server).
+    using cascade::server::detail::append_json_text;
+    std::string out;
+    out.reserve(c.text.size() + model.size() + c.id.size() + 400);
+    out += R"({"id":)";
+    append_json_text(out, c.id.empty() ? response_id() : c.id);
+    out += R"(,"object":"chat.completion","created":)";
+    out += std::to_string(c.created > 0 ? c.created : unix_now());
+    out += R"(,"model":)";
+    append_json_text(out, model);
+    out += R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)";
+    append_json_text(out, c.text);
+    out += R"(,"refusal":null},"logprobs":null,"finish_reason":)";
+    append_json_text(out, cascade::server::OpenAISseWriter::finish_reason(c.finish_reason));
+    out += R"(}],"usage":{"prompt_tokens":)";
+    out += std::to_string(c.usage.prompt_tokens);
+    out += R"(,"completion_tokens":)";
+    out += std::to_string(c.usage.completion_tokens);
+    out += R"(,"total_tokens":)";
+    out += std::to_string(c.usage.total());
+    if (c.usage.cached_prompt_tokens > 0) {
+        out += R"(,"prompt_tokens_details":{"cached_tokens":)";
+        out += std::to_string(c.usage.cached_prompt_tokens);
+        out += '}';
+    }
+    out += R"(},"system_fingerprint":)";
+    if (c.system_fingerprint.empty()) out += "null";
+    else append_json_text(out, c.system_fingerprint);
+    out += '}';
+    return out;
 }
 
 /// @brief `GET /v1/models`: the chains served, in OpenAI's list format.

@@ -49,6 +49,7 @@ public:
     };
 
     void add(std::string name, std::string value) { fields_.push_back(Field{std::move(name), std::move(value)}); }
+    void reserve(std::size_t n) { fields_.reserve(n); }
 
     /// @brief The first value of `name` (case-insensitive), if present.
     std::optional<std::string_view> get(std::string_view name) const noexcept {

@@ -47,6 +47,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <algorithm>
 #include <memory>
@@ -514,6 +515,7 @@ private:
         auto& res = parser.get();
         ex.keep_alive = res.keep_alive() && parser.is_done();
         ex.response.status = static_cast<int>(res.result_int());
+        ex.response.headers.reserve(static_cast<std::size_t>(std::distance(res.begin(), res.end())));
         for (auto const& f : res) ex.response.headers.add(std::string(f.name_string()), std::string(f.value()));
         ex.response.body = std::move(res.body());
         co_return ex;

@@ -129,6 +129,7 @@ public:
         http.method = "POST";
         http.target = state->origin->base_path + state->cfg.path;
         if (!state->cfg.query.empty()) http.target += "?" + state->cfg.query;
+        http.headers.reserve(3 + state->cfg.extra_headers.size());
         http.headers.add("content-type", "application/json");
         bool const stream = state->cfg.stream || ctx.sink;
         http.headers.add("accept", stream ? "text/event-stream" : "application/json");
