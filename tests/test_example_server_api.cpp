@@ -2,7 +2,16 @@
 // becomes the Request the chain gets (every field, unknown ones in `extra`) or the 400 naming the field;
 // a Completion becomes the response JSON; a Failure the 502/503 the SDKs raise.
 
+#include "http.hpp"
 #include "openai_api.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -10,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
 #include <string_view>
 #include <variant>
 
@@ -172,4 +182,73 @@ TEST_CASE("a failed chain is a 503 when waiting may help, a 502 otherwise, namin
     refused.http_status = 401;
     CHECK(app::failure_error(refused).status == 502);
     CHECK(app::failure_error(refused).code == "unauthorized");
+}
+
+namespace {
+// Answers every request with 200 "ok"; a body over the limit with a 413.
+struct PlainHandler {
+    boost::asio::awaitable<bool> handle(boost::beast::tcp_stream& stream, app::http_io::Request& req) {
+        auto res = app::http_io::make_response(boost::beast::http::status::ok, "text/plain", "ok", req.version(), req.keep_alive());
+        co_return co_await app::http_io::write(stream, res);
+    }
+    app::http_io::Response too_large(unsigned version) const {
+        return app::http_io::make_response(boost::beast::http::status::payload_too_large, "application/json", R"({"error":"too large"})",
+                                           version, false);
+    }
+};
+} // namespace
+
+TEST_CASE("a client still sending a body over the limit reads its whole 413, then the server closes", "[example-server][http]") {
+    // Without the lingering close, the server would close with the rest of the body unread, the kernel
+    // would answer with a reset, and the reset would fail the client's writes and discard the 413 before
+    // the client reads it.
+    namespace asio = boost::asio;
+    namespace http = boost::beast::http;
+    asio::io_context server_io(1);
+    asio::ip::tcp::acceptor acceptor(server_io, {asio::ip::make_address("127.0.0.1"), 0});
+    PlainHandler handler;
+    asio::co_spawn(server_io, app::http_io::listen(acceptor, server_io.get_executor(), handler, 1u << 20), asio::detached);
+    std::thread server([&] { server_io.run(); });
+
+    asio::io_context client_io;
+    asio::ip::tcp::socket s(client_io);
+    s.connect(acceptor.local_endpoint());
+    std::size_t const body = 8u << 20;  // 8 times the limit, under linger_bytes
+    REQUIRE(body < app::http_io::linger_bytes);
+    std::string const head = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body) + "\r\n\r\n";
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(head), ec);
+    REQUIRE_FALSE(ec);
+    std::string const chunk(64 * 1024, 'x');
+    std::size_t sent = 0;
+    while (sent < body && !ec) sent += asio::write(s, asio::buffer(chunk), ec);
+    CHECK_FALSE(ec);  // no reset: the server read and dropped what it did not want
+    CHECK(sent == body);
+
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(s, buffer, res, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(res.result_int() == 413);
+    CHECK(res.body() == R"({"error":"too large"})");
+    CHECK_FALSE(res.keep_alive());
+    char byte = 0;
+    s.read_some(asio::buffer(&byte, 1), ec);
+    CHECK(ec == asio::error::eof);  // then the server's end of the connection
+
+    // A request within the limit on a new connection is served as usual.
+    asio::ip::tcp::socket again(client_io);
+    again.connect(acceptor.local_endpoint());
+    std::string const small = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
+    asio::write(again, asio::buffer(small), ec);
+    REQUIRE_FALSE(ec);
+    http::response<http::string_body> ok;
+    boost::beast::flat_buffer b2;
+    http::read(again, b2, ok, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(ok.result_int() == 200);
+
+    asio::post(server_io, [&] { acceptor.close(); });
+    server_io.stop();
+    server.join();
 }
