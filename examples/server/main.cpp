@@ -277,6 +277,7 @@ int main(int argc, char** argv) {
     // Connections run on the io_context's own executor (see http_io::listen): the upstream tiers' HTTP
     // clients are created there, shared by every connection, on no connection's strand.
     asio::co_spawn(io, app::http_io::listen(acceptor, io.get_executor(), router, cfg->body_limit), asio::detached);
+    asio::co_spawn(io, app::http_io::tick_every_second(), asio::detached);  // the kernel timer re-armed once a second
     std::cout << "listening on " << acceptor.local_endpoint().port() << std::endl;  // flushed: a test reads it
     std::clog << "upstream " << cfg->upstream << ", " << (cfg->keys.empty() ? std::string("keyless") : std::to_string(cfg->keys.size()) + " key(s)")
               << std::endl;
