@@ -503,7 +503,7 @@ TEST_CASE("a connection idle check_idle_after or longer is peeked at before reus
     CHECK(up.requests().size() == 2);
 }
 
-TEST_CASE("a connection idle less than check_idle_after is used at once; closed meanwhile, the request goes again on a new one",
+TEST_CASE("a connection idle less than check_idle_after is used at once, and if closed meanwhile the request goes again on a new one",
           "[net][pool]") {
     Loopback up;
     Reply idle_closed = ok();
