@@ -568,3 +568,22 @@ TEST_CASE("with single_thread the client needs no strands: pooled answers, a tim
     REQUIRE_FALSE(got->has_value());
     CHECK(got->error() == asio::error::operation_aborted);
 }
+
+TEST_CASE("with single_thread a request run by a second thread is refused, not raced", "[net][executor]") {
+    Loopback up;
+    up.otherwise("/", ok());
+    asio::io_context io(1);
+    cascade::net::ClientConfig cfg;
+    cfg.single_thread = true;
+    HttpClient client(io.get_executor(), cfg);
+    auto origin = Url::parse(up.base_url()).value();
+    REQUIRE(cascade::test::run(io, client.request(origin, post("/x"))).has_value());  // this thread owns it
+    std::optional<boost::system::result<cascade::net::HttpResponse>> other;
+    std::thread second([&] { other = cascade::test::run(io, client.request(origin, post("/x"))); });
+    second.join();
+    REQUIRE(other.has_value());
+    REQUIRE_FALSE(other->has_value());
+    CHECK(other->error() == boost::system::errc::operation_not_permitted);
+    CHECK(up.requests().size() == 1);  // nothing sent
+    CHECK(cascade::test::run(io, client.request(origin, post("/x"))).has_value());  // the owner still can
+}

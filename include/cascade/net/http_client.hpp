@@ -45,6 +45,7 @@
 #endif
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iterator>
@@ -54,6 +55,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -100,7 +102,9 @@ struct ClientConfig {
     /// Exactly one thread runs the executor the client is given (an `io_context` run by one thread, as the
     /// example server's default). Connections then need no strand of their own, and a request runs inside
     /// the calling coroutine instead of a coroutine spawned on the connection's strand: fewer allocations
-    /// and hand-overs a request (docs/benchmarks.md). With more threads it is a data race: leave it false.
+    /// and hand-overs a request (docs/benchmarks.md). With more threads it would be a data race: the first
+    /// thread to run a request owns the client, and a request run by any other thread fails at once with
+    /// `errc::operation_not_permitted` (nothing is sent). Leave it false unless one thread runs the executor.
     bool single_thread = false;
     /// Verify the server's certificate chain and host name (SNI is always sent). Turn off only for tests.
     bool verify_peer = true;
@@ -190,6 +194,8 @@ public:
         auto wire = make_message(origin, req);
         if (!wire) co_return wire.error();
         auto msg = std::move(*wire);
+        if (cfg_.single_thread && !on_owner_thread())
+            co_return boost::system::errc::make_error_code(boost::system::errc::operation_not_permitted);
         auto conn = take(origin);
         if (!conn) conn = new_conn();
         if (cfg_.single_thread) {
@@ -220,6 +226,8 @@ public:
         if (!wire) co_return wire.error();
         auto msg = std::move(*wire);
         // A fresh connection, never pooled: streams are long and rare. It runs on a strand of its own.
+        if (cfg_.single_thread && !on_owner_thread())
+            co_return boost::system::errc::make_error_code(boost::system::errc::operation_not_permitted);
         auto conn = new_conn();
         if (cfg_.single_thread) {
             auto r = co_await stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body, next_by);
@@ -439,6 +447,14 @@ private:
         if (it->second.size() < cfg_.max_idle_per_origin) it->second.push_back(std::move(c));
     }
 
+    // With `single_thread`: is this the thread that owns the client (the first to run a request here)?
+    bool on_owner_thread() noexcept {
+        auto const me = std::this_thread::get_id();
+        auto owner = std::thread::id{};
+        if (single_thread_owner_.compare_exchange_strong(owner, me)) return true;
+        return owner == me;
+    }
+
     std::unique_ptr<Conn> new_conn() const {
         if (cfg_.single_thread) return std::make_unique<Conn>(ex_);
         return std::make_unique<Conn>(boost::asio::make_strand(ex_));
@@ -550,6 +566,7 @@ private:
     std::map<OriginKey, std::vector<std::unique_ptr<Conn>>, OriginLess> idle_;
     std::size_t opened_ = 0;
     std::size_t dropped_ = 0;
+    std::atomic<std::thread::id> single_thread_owner_{};
 };
 
 } // namespace cascade::net
