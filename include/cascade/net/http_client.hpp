@@ -188,24 +188,14 @@ public:
     boost::asio::awaitable<boost::system::result<HttpResponse>> request(Url const& origin, HttpRequest req,
                                                                        std::chrono::steady_clock::time_point deadline =
                                                                            std::chrono::steady_clock::time_point::max()) {
-        auto const attempt_end = attempt_end_for(deadline);
-        if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
-
-        auto wire = make_message(origin, req);
-        if (!wire) co_return wire.error();
-        auto msg = std::move(*wire);
-        if (cfg_.single_thread && !on_owner_thread())
-            co_return boost::system::errc::make_error_code(boost::system::errc::operation_not_permitted);
+        auto ready = prepare(origin, req, deadline);
+        if (!ready) co_return ready.error();
         auto conn = take(origin);
         if (!conn) conn = new_conn();
-        if (cfg_.single_thread) {
-            auto r = co_await exchange_on_strand(origin, std::move(conn), msg, attempt_end);
-            co_return r;
-        }
-        auto strand = conn->exec;
+        auto exec = conn->exec;
         // Named locals, then moved in: g++ 12 destroys temporaries of a co_await expression twice.
-        auto op = exchange_on_strand(origin, std::move(conn), msg, attempt_end);
-        auto r = co_await on_strand(std::move(strand), std::move(op));
+        auto op = exchange_on_strand(origin, std::move(conn), ready->msg, ready->attempt_end);
+        auto r = co_await on_conn(std::move(exec), std::move(op));
         co_return r;
     }
 
@@ -220,22 +210,14 @@ public:
     boost::asio::awaitable<boost::system::result<HttpResponse>> request_stream(Url const& origin, HttpRequest req,
                                                                               std::chrono::steady_clock::time_point deadline,
                                                                               OnBody on_body, NextBy next_by = {}) {
-        auto const attempt_end = attempt_end_for(deadline);
-        if (attempt_end <= std::chrono::steady_clock::now()) co_return boost::system::error_code(boost::beast::error::timeout);
-        auto wire = make_message(origin, req);
-        if (!wire) co_return wire.error();
-        auto msg = std::move(*wire);
-        // A fresh connection, never pooled: streams are long and rare. It runs on a strand of its own.
-        if (cfg_.single_thread && !on_owner_thread())
-            co_return boost::system::errc::make_error_code(boost::system::errc::operation_not_permitted);
+        auto ready = prepare(origin, req, deadline);
+        if (!ready) co_return ready.error();
+        // A fresh connection, never pooled: streams are long and rare. On a strand of its own (unless
+        // `single_thread`), like a pooled one.
         auto conn = new_conn();
-        if (cfg_.single_thread) {
-            auto r = co_await stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body, next_by);
-            co_return r;
-        }
-        auto strand = conn->exec;
-        auto op = stream_on_strand(origin, std::move(conn), msg, attempt_end, on_body, next_by);
-        auto r = co_await on_strand(std::move(strand), std::move(op));
+        auto exec = conn->exec;
+        auto op = stream_on_strand(origin, std::move(conn), ready->msg, ready->attempt_end, on_body, next_by);
+        auto r = co_await on_conn(std::move(exec), std::move(op));
         co_return r;
     }
 
@@ -246,10 +228,24 @@ private:
         return deadline < end ? deadline : end;
     }
 
-    // The request on the wire (http_wire.hpp): one string, one write. A header that would break the
-    // message (a CR or LF in a value, a name that is no token) fails here, before any connection.
-    boost::system::result<std::string> make_message(Url const& origin, HttpRequest const& req) const {
-        return wire::request(req.method, req.target, origin.host, cfg_.user_agent, req.headers, req.body);
+    // A request about to go: the end of its attempt, and the request on the wire (http_wire.hpp: one
+    // string, one write).
+    struct Ready {
+        std::string msg;
+        std::chrono::steady_clock::time_point attempt_end;
+    };
+
+    // What both kinds of request check before any connection: the attempt's end not already past; a
+    // request that can be written (a header with a CR or LF, or a name that is no token, fails here); and
+    // with `single_thread`, the thread that owns the client.
+    boost::system::result<Ready> prepare(Url const& origin, HttpRequest const& req, std::chrono::steady_clock::time_point deadline) {
+        auto const attempt_end = attempt_end_for(deadline);
+        if (attempt_end <= std::chrono::steady_clock::now()) return boost::system::error_code(boost::beast::error::timeout);
+        auto msg = wire::request(req.method, req.target, origin.host, cfg_.user_agent, req.headers, req.body);
+        if (!msg) return msg.error();
+        if (cfg_.single_thread && !on_owner_thread())
+            return boost::system::errc::make_error_code(boost::system::errc::operation_not_permitted);
+        return Ready{std::move(*msg), attempt_end};
     }
 
     template <class Stream, class OnBody, class NextBy>
@@ -332,6 +328,14 @@ private:
         auto r = co_await boost::asio::co_spawn(strand, std::move(op), token);
         if (slot.is_connected()) slot.clear();
         co_return r;
+    }
+
+    // Awaits `op`, the work on one connection: with `single_thread` in the calling coroutine (no strand to go
+    // to), otherwise on the connection's strand (`on_strand`). Not a coroutine: no frame of its own.
+    boost::asio::awaitable<boost::system::result<HttpResponse>> on_conn(boost::asio::any_io_executor exec,
+                                                                        boost::asio::awaitable<boost::system::result<HttpResponse>> op) const {
+        if (cfg_.single_thread) return op;
+        return on_strand(std::move(exec), std::move(op));
     }
 
     // Can an idle pooled connection carry a request? Not if it holds bytes nobody asked for, nor (checked
