@@ -151,7 +151,8 @@ asio::awaitable<void> serve(beast::tcp_stream stream, Handler& handler, std::siz
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
-/// @brief A timer due within a second, always pending on `ex`'s io_context, until `ex`'s context stops.
+/// @brief A timer due within a second, always pending on the calling coroutine's executor, until its
+/// io_context stops.
 ///
 /// Asio re-arms the kernel's timer (`timerfd_settime`, a system call) whenever a newly started deadline is
 /// the earliest one pending. With every socket operation carrying its own deadline (Beast's `tcp_stream`),
