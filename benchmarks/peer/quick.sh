@@ -21,30 +21,14 @@ done
 command -v wrk > /dev/null || { echo "wrk is needed" >&2; exit 2; }
 
 OUT=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done; wait 2> /dev/null || true; rm -rf "$OUT"; }
-trap cleanup EXIT
-
-# start NAME CMD...: starts CMD, sets PID and PORT (from its "listening on <port>" line).
-start() {
-  local name=$1; shift
-  "$@" > "$OUT/$name.out" 2> /dev/null &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$OUT/$name.out")
-    [[ -n $PORT ]] && return 0
-    sleep 0.05
-  done
-  echo "$name did not start" >&2; exit 1
-}
+source "$HERE/processes.sh"
+trap 'stop_all; rm -rf "$OUT"' EXIT
 
 start mock "$MOCK" 0
 MOCK_PID=$PID; M=$PORT
 CASCADE_EXAMPLE_LOG=none CASCADE_EXAMPLE_THREADS=${CASCADE_THREADS:-1} CASCADE_EXAMPLE_UPSTREAM=http://127.0.0.1:$M/ok/v1 start cascade "$SERVER" 0
 SERVER_PID=$PID; S=$PORT
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wrk -t2 -c64 -d2s -s "$HERE/post.lua" "http://127.0.0.1:$S/v1/chat/completions" > /dev/null  # warm-up
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) at the start; $DURATION s a cell"
 for conns in 64 1; do
@@ -52,9 +36,9 @@ for conns in 64 1; do
   for who in mock cascade; do
     if [[ $who == mock ]]; then url=http://127.0.0.1:$M/ok/v1/chat/completions; pid=$MOCK_PID
     else url=http://127.0.0.1:$S/v1/chat/completions; pid=$SERVER_PID; fi
-    t0=$(ticks "$pid")
+    t0=$(cpu_ticks "$pid")
     wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$HERE/post.lua" "$url" > "$OUT/wrk.txt"
-    t1=$(ticks "$pid")
+    t1=$(cpu_ticks "$pid")
     n=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$OUT/wrk.txt")
     p50=$(awk '$1 == "50%" {print $2}' "$OUT/wrk.txt")
     awk -v who="$who" -v c="$conns" -v n="$n" -v s="$DURATION" -v p50="$p50" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \

@@ -47,23 +47,8 @@ if ! grep -q "\"version\": \"$PORTKEY_VERSION\"" "$GATEWAY/package.json" 2> /dev
     { echo "npm install failed: $WORK/portkey/npm.log" >&2; exit 2; }
 fi
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done; wait 2> /dev/null || true; }
-trap cleanup EXIT
-
-# start NAME CMD...: starts CMD (stdout in $OUT/NAME.out), sets PID, waits for "listening on <port>", sets PORT.
-start() {
-  local name=$1; shift
-  "$@" > "$OUT/$name.out" 2> "${STDERR_TO:-$OUT/$name.err}" &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$OUT/$name.out")
-    [[ -n $PORT ]] && return 0
-    sleep 0.05
-  done
-  echo "$name did not start: $(cat "$OUT/$name.out" "$OUT/$name.err" 2> /dev/null)" >&2; exit 1
-}
+source "$HERE/processes.sh"
+trap stop_all EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -125,7 +110,6 @@ for s in single 429 1010; do
   check "portkey-$s" "http://127.0.0.1:$P/v1/chat/completions" "$want" -H "x-portkey-config: ${PORTKEY_CONFIG[$s]}"
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk -v f="$2" '$1 == f":" {print $2}' "/proc/$1/status"; }
 
 # run SCENARIO TARGET CONNS ROUND SECONDS: one wrk run; its output and the process's CPU and RSS in $OUT.
