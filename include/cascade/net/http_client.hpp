@@ -53,6 +53,7 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -192,7 +193,7 @@ public:
         if (!ready) co_return ready.error();
         auto conn = take(origin);
         if (!conn) conn = new_conn();
-        auto exec = conn->exec;
+        auto exec = conn->executor();
         // Named locals, then moved in: g++ 12 destroys temporaries of a co_await expression twice.
         auto op = exchange_on_strand(origin, std::move(conn), ready->msg, ready->attempt_end);
         auto r = co_await on_conn(std::move(exec), std::move(op));
@@ -215,7 +216,7 @@ public:
         // A fresh connection, never pooled: streams are long and rare. On a strand of its own (unless
         // `single_thread`), like a pooled one.
         auto conn = new_conn();
-        auto exec = conn->exec;
+        auto exec = conn->executor();
         auto op = stream_on_strand(origin, std::move(conn), ready->msg, ready->attempt_end, on_body, next_by);
         auto r = co_await on_conn(std::move(exec), std::move(op));
         co_return r;
@@ -291,9 +292,20 @@ private:
 
     // One connection, plain or TLS, and the strand all its handlers run on (the client's executor itself
     // when one thread runs it). Its streams are made, used and destroyed there only.
+    //
+    // The strand is kept as its own type and made an any_io_executor only where one is needed: copies of
+    // one any_io_executor holding a strand share a reference count that Asio releases with a fence,
+    // which ThreadSanitizer cannot see, so a copy dropped on one thread and the last one on the strand's
+    // thread were reported as a race under the fault soak.
     struct Conn {
-        explicit Conn(boost::asio::any_io_executor e) : exec(std::move(e)) {}
-        boost::asio::any_io_executor exec;
+        explicit Conn(boost::asio::any_io_executor e) : io(std::move(e)) {}
+        explicit Conn(boost::asio::strand<boost::asio::any_io_executor> s) : strand(std::move(s)) {}
+        std::optional<boost::asio::strand<boost::asio::any_io_executor>> strand;  // none with single_thread
+        boost::asio::any_io_executor io;                                        // with single_thread
+        boost::asio::any_io_executor executor() const {
+            if (strand) return *strand;
+            return io;
+        }
         std::unique_ptr<boost::beast::tcp_stream> plain;
         std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
         boost::beast::flat_buffer buffer;
@@ -465,9 +477,14 @@ private:
     }
 
     static void close_on_strand(std::unique_ptr<Conn> c) {
-        auto strand = c->exec;
         std::shared_ptr<Conn> owned(std::move(c));
-        boost::asio::post(strand, [owned]() mutable { owned.reset(); });
+        if (owned->strand) {
+            auto strand = *owned->strand;
+            boost::asio::post(strand, [owned]() mutable { owned.reset(); });
+        } else {
+            auto io = owned->io;
+            boost::asio::post(io, [owned]() mutable { owned.reset(); });
+        }
     }
 
     // Opens `c` (TCP, then TLS) on its strand, within the connect timeout and the attempt's end.
@@ -478,7 +495,7 @@ private:
         auto connect_end = std::chrono::steady_clock::now() + cfg_.connect_timeout;
         if (attempt_end < connect_end) connect_end = attempt_end;
         c.reset();
-        boost::asio::ip::tcp::resolver resolver(c.exec);
+        boost::asio::ip::tcp::resolver resolver(c.executor());
         auto [rec, eps] = co_await resolver.async_resolve(origin.host, std::to_string(origin.port), as_tuple(use_awaitable));
         if (rec) co_return rec;
         if (origin.tls) {
@@ -486,13 +503,13 @@ private:
                 boost::system::error_code ignored;  // no system store: only extra_ca_pem is trusted
                 ssl_.set_default_verify_paths(ignored);
             });
-            c.tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(c.exec, ssl_);
+            c.tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(c.executor(), ssl_);
             // SNI, and the name the certificate must carry.
             if (!SSL_set_tlsext_host_name(c.tls->native_handle(), origin.host.c_str()))
                 co_return boost::system::error_code(static_cast<int>(::ERR_get_error()), boost::asio::error::get_ssl_category());
             if (cfg_.verify_peer) c.tls->set_verify_callback(boost::asio::ssl::host_name_verification(origin.host));
         } else {
-            c.plain = std::make_unique<boost::beast::tcp_stream>(c.exec);
+            c.plain = std::make_unique<boost::beast::tcp_stream>(c.executor());
         }
         c.expires_at(connect_end);
         auto [cec, ep] = co_await c.lowest().async_connect(eps, as_tuple(use_awaitable));
